@@ -1,0 +1,234 @@
+"""The exercise API: every exercise has ``check()``, ``hint()`` and ``solution()``.
+
+A learner writes a function in the notebook and hands it to ``check``, which calls it on
+several inputs and compares the results with answers computed independently (usually by
+autograd). ``check`` only ever prints: an untouched exercise says "not attempted yet", a
+wrong answer says what differs, and nothing a learner writes can stop "Run All".
+
+>>> import torch
+>>> square = Exercise(
+...     name="square", title="Square a tensor",
+...     cases=lambda: [{"x": torch.tensor([1.0, 2.0])}],
+...     expected=lambda x: x**2, hint="Multiply x by itself.", solutions=None)
+>>> square.check(lambda x: x * x)
+✓ Correct: Square a tensor.
+>>> square.check(lambda x: x + x)
+✗ Not yet: with x=tensor([1., 2.]), values differ at index (0,): you returned 2, expected 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import traceback
+from collections.abc import Callable, Sequence
+from numbers import Number
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+__all__ = ["Exercise", "Outcome", "compare"]
+
+PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+class Outcome(NamedTuple):
+    """The result of checking one answer: a status and the line shown to the learner."""
+
+    status: str
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+
+def _to_tensor(value: Any) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Number):
+        return torch.tensor(value)
+    return None
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def compare(
+    actual: Any, expected: Any, *, name: str = "", rtol: float = 1e-6, atol: float = 1e-9
+) -> str | None:
+    """Say how ``actual`` differs from ``expected``, or return None when they match.
+
+    Numbers and tensors are compared by shape, kind of dtype, then values (within
+    ``rtol``/``atol``, reporting the first mismatch); tuples element by element.
+
+    >>> compare(torch.zeros(2), torch.zeros(3))
+    'shape (2,) but expected shape (3,)'
+    >>> compare((1.0, 2.0), (1.0, 2.5), name="grads")
+    'grads[1]: values differ: you returned 2, expected 2.5'
+    """
+    label = f"{name}: " if name else ""
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)):
+            return f"{label}expected {len(expected)} values, got {type(actual).__name__}"
+        if len(actual) != len(expected):
+            return f"{label}expected {len(expected)} values, got {len(actual)}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            problem = compare(a, e, name=f"{name or 'result'}[{i}]", rtol=rtol, atol=atol)
+            if problem:
+                return problem
+        return None
+
+    want = _to_tensor(expected)
+    got = _to_tensor(actual)
+    if want is None:
+        raise TypeError(f"compare cannot compare against {type(expected).__name__}")
+    if got is None:
+        return f"{label}expected a number or tensor, got {type(actual).__name__} {_short(actual)}"
+    if got.shape != want.shape and not (got.numel() == want.numel() == 1):
+        return f"{label}shape {tuple(got.shape)} but expected shape {tuple(want.shape)}"
+    if want.is_floating_point() and not (got.is_floating_point() or got.is_complex()):
+        return f"{label}dtype {got.dtype} but expected a floating-point result"
+    got = got.to(torch.float64).reshape(want.shape)
+    want = want.to(torch.float64)
+    close = torch.isclose(got, want, rtol=rtol, atol=atol)
+    if bool(close.all()):
+        return None
+    first = torch.nonzero(~close)[0]
+    index = tuple(int(i) for i in first)
+    where = f" at index {index}" if want.dim() else ""
+    return (
+        f"{label}values differ{where}: you returned {_short(got[index].item())}, "
+        f"expected {_short(want[index].item())}"
+    )
+
+
+def _describe(case: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in case.items())
+
+
+def _learner_line(error: BaseException) -> str:
+    """Where in the learner's own code an exception was raised (not inside this package)."""
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not f.filename.startswith(_PACKAGE_DIR)
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    code = f": {frame.line.strip()}" if frame.line else ""
+    return f" (at line {frame.lineno}{code})"
+
+
+class Exercise:
+    """One exercise: test cases, the expected answers, a hint and a withheld solution.
+
+    Args:
+        name: the name of the function the learner writes (and of the solution).
+        title: one line that says what the exercise asks.
+        cases: returns the inputs to try, one dict of arguments per call, in order.
+        expected: computes the right answer for one case, independently of the solution.
+        hint: a nudge that does not give the answer away.
+        solutions: the module holding the solution function, or None if there is none.
+        rtol, atol: tolerances for comparing numbers.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        title: str,
+        cases: Callable[[], Sequence[dict[str, Any]]],
+        expected: Callable[..., Any],
+        hint: str,
+        solutions: str | None,
+        rtol: float = 1e-6,
+        atol: float = 1e-9,
+    ) -> None:
+        self.name = name
+        self.title = title
+        self.cases = cases
+        self.expected = expected
+        self._hint = hint
+        self.solutions = solutions
+        self.rtol = rtol
+        self.atol = atol
+
+    def __repr__(self) -> str:
+        return (
+            f"<Exercise {self.name}: {self.title}. Use .check(your_function), .hint(), .solution()>"
+        )
+
+    def evaluate(self, answer: Callable[..., Any] | None) -> Outcome:
+        """Check ``answer`` and return the outcome without printing anything."""
+        if answer is None:
+            return Outcome(
+                NOT_ATTEMPTED, f"Not attempted yet: write {self.name} above, then check it."
+            )
+        if not callable(answer):
+            return Outcome(
+                FAILED,
+                f"check() takes your function itself: "
+                f"check({self.name}), not check({self.name}(...)).",
+            )
+        for case in self.cases():
+            try:
+                result = answer(*case.values())
+            except NotImplementedError:
+                return Outcome(
+                    NOT_ATTEMPTED,
+                    f"Not attempted yet: {self.name} still raises NotImplementedError.",
+                )
+            except Exception as error:  # any mistake in learner code is reported, never raised
+                return Outcome(
+                    ERROR,
+                    f"Your function raised {type(error).__name__}: {error}{_learner_line(error)}.",
+                )
+            if result is None:
+                return Outcome(
+                    NOT_ATTEMPTED,
+                    f"Not attempted yet: {self.name} returned None "
+                    "(did you forget the return line?).",
+                )
+            problem = compare(result, self.expected(**case), rtol=self.rtol, atol=self.atol)
+            if problem:
+                return Outcome(FAILED, f"Not yet: with {_describe(case)}, {problem}.")
+        return Outcome(PASSED, f"Correct: {self.title}.")
+
+    def check(self, answer: Callable[..., Any] | None) -> None:
+        """Check your function and print what was found. Never raises."""
+        outcome = self.evaluate(answer)
+        symbol = {PASSED: "✓", FAILED: "✗", ERROR: "✗", NOT_ATTEMPTED: "○"}[outcome.status]
+        print(f"{symbol} {outcome.message}")
+
+    def hint(self) -> None:
+        """Print a hint."""
+        print(f"Hint: {self._hint}")
+
+    def solution_function(self) -> Callable[..., Any] | None:
+        """The solution function, or None where solutions are withheld."""
+        if self.solutions is None:
+            return None
+        try:
+            module = importlib.import_module(self.solutions)
+        except ModuleNotFoundError:
+            return None
+        return getattr(module, self.name)
+
+    def solution(self) -> None:
+        """Print the solution's code, with the comments that explain it."""
+        function = self.solution_function()
+        if function is None:
+            print("Solutions are not included in this copy of the course; ask your instructor.")
+            return
+        print(inspect.getsource(function).rstrip())

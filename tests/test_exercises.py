@@ -1,0 +1,148 @@
+"""The exercise API: solutions pass, stubs are 'not attempted', mistakes are explained."""
+
+import inspect
+
+import pytest
+import torch
+
+from course_utils.exercises import Exercise, all_exercises, compare
+from course_utils.exercises import chain_rule as nb01
+
+EXERCISES = list(all_exercises())
+
+
+def test_every_notebook_has_at_least_two_exercises():
+    assert {e.name for e in EXERCISES} >= {"two_layer_backward", "chain_gradient"}
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
+def test_every_solution_passes_its_check(exercise):
+    solution = exercise.solution_function()
+    assert solution is not None
+    outcome = exercise.evaluate(solution)
+    assert outcome.passed, outcome.message
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
+def test_untouched_stubs_are_not_attempted(exercise):
+    def stub_returning_none(*args):
+        return None
+
+    def stub_raising(*args):
+        raise NotImplementedError
+
+    for stub in (None, stub_returning_none, stub_raising):
+        outcome = exercise.evaluate(stub)
+        assert outcome.status == "not attempted"
+        assert outcome.message.startswith("Not attempted yet")
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
+def test_a_constant_answer_fails_on_some_case(exercise):
+    """The cases vary enough that no hard-coded answer passes."""
+    solution = exercise.solution_function()
+    first_case = exercise.cases()[0]
+    frozen = solution(*first_case.values())
+    outcome = exercise.evaluate(lambda *args: frozen)
+    assert outcome.status == "failed"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
+def test_every_exercise_has_a_hint_that_is_not_the_solution(exercise, capsys):
+    exercise.hint()
+    hint = capsys.readouterr().out
+    assert hint.startswith("Hint: ") and len(hint) > 40
+    source = inspect.getsource(exercise.solution_function())
+    code_lines = [line.split("#")[0].strip() for line in source.splitlines()[1:]]
+    giveaways = [line for line in code_lines if len(line) > 12 and line in hint]
+    assert not giveaways, f"the hint quotes the solution: {giveaways}"
+
+
+def test_a_wrong_answer_says_what_differs():
+    def forgets_the_tanh_derivative(x, w1, w2, y):
+        h = torch.tanh(torch.tensor(w1 * x)).item()
+        d_out = w2 * h - y
+        return d_out * w2 * x, d_out * h
+
+    outcome = nb01.two_layer_backward.evaluate(forgets_the_tanh_derivative)
+    assert outcome.status == "failed"
+    assert outcome.message.startswith("Not yet: with x=1.5, w1=0.8, w2=-1.2, y=0.5, result[0]")
+    assert "you returned" in outcome.message and "expected" in outcome.message
+
+
+def test_an_exception_in_learner_code_is_reported_without_a_traceback(capsys):
+    def buggy(x, depth, weight, bias):
+        return x / 0
+
+    nb01.chain_gradient.check(buggy)
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "✗ Your function raised ZeroDivisionError: float division by zero (at line"
+    )
+    assert "return x / 0" in out
+    assert "Traceback" not in out
+
+
+def test_passing_the_result_instead_of_the_function_is_explained():
+    outcome = nb01.chain_gradient.evaluate(0.25)
+    assert "check(chain_gradient), not check(chain_gradient(...))" in outcome.message
+
+
+def test_check_prints_one_line_per_outcome(capsys):
+    solution = nb01.chain_gradient.solution_function()
+    nb01.chain_gradient.check(solution)
+    nb01.chain_gradient.check(None)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("✓ Correct")
+    assert lines[1].startswith("○ Not attempted yet")
+
+
+def test_solution_prints_the_code_with_its_explanation(capsys):
+    nb01.chain_gradient.solution()
+    out = capsys.readouterr().out
+    assert out.startswith("def chain_gradient(")
+    assert "# the key line" in out
+
+
+def test_a_release_without_solutions_says_so(capsys):
+    exercise = Exercise(
+        name="chain_gradient",
+        title="t",
+        cases=nb01.chain_gradient.cases,
+        expected=nb01.chain_gradient.expected,
+        hint="h",
+        solutions="course_utils.solutions_not_shipped",
+    )
+    exercise.solution()
+    assert "not included in this copy" in capsys.readouterr().out
+    assert exercise.evaluate(nb01.chain_gradient.solution_function()).passed
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "message"),
+    [
+        (torch.zeros(2, 3), torch.zeros(3, 2), "shape (2, 3) but expected shape (3, 2)"),
+        (
+            torch.tensor([1, 2]),
+            torch.tensor([1.0, 2.0]),
+            "dtype torch.int64 but expected a floating",
+        ),
+        (
+            torch.tensor([1.0, 2.0, 3.0]),
+            torch.tensor([1.0, 2.5, 3.5]),
+            "values differ at index (1,)",
+        ),
+        ((1.0,), (1.0, 2.0), "expected 2 values, got 1"),
+        (1.0, (1.0, 2.0), "expected 2 values, got float"),
+        ("0.5", 0.5, "expected a number or tensor, got str"),
+        (float("nan"), 0.5, "you returned nan"),
+    ],
+)
+def test_compare_explains_each_kind_of_difference(actual, expected, message):
+    assert message in compare(actual, expected)
+
+
+def test_compare_accepts_equal_values_in_any_numeric_form():
+    assert compare(0.5, torch.tensor(0.5, dtype=torch.float64)) is None
+    assert compare(torch.tensor([0.5]), 0.5) is None
+    assert compare((torch.tensor(1.0), 2.0), (1.0, torch.tensor(2.0))) is None
