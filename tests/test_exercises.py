@@ -48,14 +48,23 @@ def test_a_constant_answer_fails_on_some_case(exercise):
 
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
-def test_every_exercise_has_a_hint_that_is_not_the_solution(exercise, capsys):
+def test_every_exercise_has_graded_hints_that_do_not_quote_the_solution(exercise, capsys):
+    assert len(exercise.hints) >= 2
     exercise.hint()
-    hint = capsys.readouterr().out
-    assert hint.startswith("Hint: ") and len(hint) > 40
+    first = capsys.readouterr().out
+    assert first.startswith("Hint 1: ") and "(More help: hint(2).)" in first
+    exercise.hint(len(exercise.hints) + 5)  # past the last hint: shows the last one
+    assert capsys.readouterr().out.startswith(f"Hint {len(exercise.hints)}: ")
     source = inspect.getsource(exercise.solution_function())
     code_lines = [line.split("#")[0].strip() for line in source.splitlines()[1:]]
-    giveaways = [line for line in code_lines if len(line) > 12 and line in hint]
-    assert not giveaways, f"the hint quotes the solution: {giveaways}"
+    for hint in exercise.hints:
+        giveaways = [line for line in code_lines if len(line) > 12 and line in hint]
+        assert not giveaways, f"the hint quotes the solution: {giveaways}"
+
+
+def test_a_bad_hint_number_is_explained(capsys):
+    nb01.chain_gradient.hint(0)
+    assert "hint number from 1 to 2" in capsys.readouterr().out
 
 
 def test_a_wrong_answer_says_what_differs():
@@ -66,8 +75,27 @@ def test_a_wrong_answer_says_what_differs():
 
     outcome = nb01.two_layer_backward.evaluate(forgets_the_tanh_derivative)
     assert outcome.status == "failed"
-    assert outcome.message.startswith("Not yet: with x=1.5, w1=0.8, w2=-1.2, y=0.5, result[0]")
-    assert "you returned" in outcome.message and "expected" in outcome.message
+    assert outcome.message.startswith("Not yet: with x=1.5, w1=0.8, w2=-1.2, y=0.5, dL_dw1:")
+    assert "you returned" in outcome.message
+    assert "(the answer is (dL_dw1, dL_dw2))" in outcome.message
+
+
+def test_answers_in_the_wrong_order_are_named_as_such():
+    solution = nb01.two_layer_backward.solution_function()
+    outcome = nb01.two_layer_backward.evaluate(lambda *args: tuple(reversed(solution(*args))))
+    assert "right but in the wrong order: return (dL_dw1, dL_dw2)" in outcome.message
+
+
+def test_one_tensor_instead_of_a_tuple_is_explained():
+    solution = nb01.two_layer_backward.solution_function()
+    outcome = nb01.two_layer_backward.evaluate(lambda *args: torch.tensor(solution(*args)))
+    assert "as a tuple (a, b), not one tensor" in outcome.message
+
+
+def test_dropping_the_sign_fails():
+    solution = nb01.chain_gradient.solution_function()
+    outcome = nb01.chain_gradient.evaluate(lambda *args: abs(solution(*args)))
+    assert outcome.status == "failed"
 
 
 def test_an_exception_in_learner_code_is_reported_without_a_traceback(capsys):
@@ -110,7 +138,7 @@ def test_a_release_without_solutions_says_so(capsys):
         title="t",
         cases=nb01.chain_gradient.cases,
         expected=nb01.chain_gradient.expected,
-        hint="h",
+        hints=["h"],
         solutions="course_utils.solutions_not_shipped",
     )
     exercise.solution()

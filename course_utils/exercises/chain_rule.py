@@ -38,19 +38,25 @@ two_layer_backward = Exercise(
     title="backward pass through h = tanh(w1·x), out = w2·h, L = ½(out − y)²",
     cases=_two_layer_cases,
     expected=_two_layer_expected,
-    hint=(
-        "Go backwards one node at a time, keeping one running number. dL/dout = out - y. "
-        "out = w2·h gives two local derivatives: ∂out/∂w2 = h and ∂out/∂h = w2. "
-        "h = tanh(a) with a = w1·x has local derivative 1 - h². Finally ∂a/∂w1 = x. "
-        "Return the pair (dL_dw1, dL_dw2)."
-    ),
+    hints=[
+        "Copy the shape of the backward pass in section 2b: one line per node, each line is "
+        "(gradient so far) × (that node's local derivative). w2 is one node away from out, "
+        "w1 is three nodes away, so dL_dw1 is the longer product.",
+        "The nodes, from the loss back: L = ½(out - y)² (the ½ cancels the 2), out = w2·h, "
+        "h = tanh(a), a = w1·x. Their local derivatives: out - y; h (for w2) or w2 (for h); "
+        "1 - h²; x.",
+    ],
     solutions=_SOLUTIONS,
+    output_names=("dL_dw1", "dL_dw2"),
 )
 
 
 def _chain_cases() -> list[dict[str, float]]:
     generator = torch.Generator().manual_seed(2)
-    cases = [{"x": 0.5, "depth": 1, "weight": 2.0, "bias": 0.0}]
+    cases = [
+        {"x": 0.5, "depth": 1, "weight": 2.0, "bias": 0.0},
+        {"x": 0.3, "depth": 3, "weight": -2.0, "bias": 0.5},  # odd depth, w < 0: negative answer
+    ]
     for depth in (2, 5, 12, 30):
         x, weight, bias = (2 * torch.rand(3, generator=generator, dtype=torch.float64) - 1).tolist()
         cases.append({"x": 2 * x, "depth": depth, "weight": 3 * weight, "bias": bias})
@@ -66,11 +72,14 @@ chain_gradient = Exercise(
     title="dh_L/dx of the sigmoid chain as a running product of local derivatives",
     cases=_chain_cases,
     expected=_chain_expected,
-    hint=(
-        "Each layer h = σ(z), z = weight·h_prev + bias, has local derivative "
-        "dh/dh_prev = σ'(z)·weight, and σ'(z) = h·(1 - h) uses the value you just computed. "
-        "Multiply grad by that inside the loop, then return grad."
-    ),
+    hints=[
+        "The chain rule makes dh_N/dx a product with one factor per layer, and each factor "
+        "is the derivative of one layer's output with respect to its input. By the end of "
+        "the loop, grad should hold the whole product.",
+        "One layer is h = σ(z) with z = weight·h_prev + bias, so dh/dh_prev = σ'(z)·weight. "
+        "σ'(z) can be written with the h you have just computed (see section 2a). "
+        "Remember to return grad at the end.",
+    ],
     solutions=_SOLUTIONS,
     rtol=1e-9,
     atol=1e-300,

@@ -9,7 +9,7 @@ wrong answer says what differs, and nothing a learner writes can stop "Run All".
 >>> square = Exercise(
 ...     name="square", title="Square a tensor",
 ...     cases=lambda: [{"x": torch.tensor([1.0, 2.0])}],
-...     expected=lambda x: x**2, hint="Multiply x by itself.", solutions=None)
+...     expected=lambda x: x**2, hints=["Multiply x by itself."], solutions=None)
 >>> square.check(lambda x: x * x)
 ✓ Correct: Square a tensor.
 >>> square.check(lambda x: x + x)
@@ -78,6 +78,8 @@ def compare(
     """
     label = f"{name}: " if name else ""
     if isinstance(expected, (tuple, list)):
+        if isinstance(actual, torch.Tensor) and actual.numel() == len(expected):
+            return f"{label}return the {len(expected)} values as a tuple (a, b), not one tensor"
         if not isinstance(actual, (tuple, list)):
             return f"{label}expected {len(expected)} values, got {type(actual).__name__}"
         if len(actual) != len(expected):
@@ -138,8 +140,10 @@ class Exercise:
         title: one line that says what the exercise asks.
         cases: returns the inputs to try, one dict of arguments per call, in order.
         expected: computes the right answer for one case, independently of the solution.
-        hint: a nudge that does not give the answer away.
+        hints: from a gentle nudge to a near-answer; ``hint()`` shows the first, ``hint(2)``
+            the second, and so on.
         solutions: the module holding the solution function, or None if there is none.
+        output_names: names of the returned values, when the answer is a tuple.
         rtol, atol: tolerances for comparing numbers.
     """
 
@@ -150,17 +154,21 @@ class Exercise:
         title: str,
         cases: Callable[[], Sequence[dict[str, Any]]],
         expected: Callable[..., Any],
-        hint: str,
+        hints: Sequence[str],
         solutions: str | None,
+        output_names: Sequence[str] = (),
         rtol: float = 1e-6,
         atol: float = 1e-9,
     ) -> None:
+        if isinstance(hints, str) or not hints:
+            raise ValueError("hints must be a non-empty list of strings, gentlest first.")
         self.name = name
         self.title = title
         self.cases = cases
         self.expected = expected
-        self._hint = hint
+        self.hints = tuple(hints)
         self.solutions = solutions
+        self.output_names = tuple(output_names)
         self.rtol = rtol
         self.atol = atol
 
@@ -198,12 +206,27 @@ class Exercise:
                 return Outcome(
                     NOT_ATTEMPTED,
                     f"Not attempted yet: {self.name} returned None "
-                    "(did you forget the return line?).",
+                    "(if you have written your code, make it return the answer).",
                 )
-            problem = compare(result, self.expected(**case), rtol=self.rtol, atol=self.atol)
+            problem = self._compare(result, self.expected(**case))
             if problem:
                 return Outcome(FAILED, f"Not yet: with {_describe(case)}, {problem}.")
         return Outcome(PASSED, f"Correct: {self.title}.")
+
+    def _compare(self, result: Any, expected: Any) -> str | None:
+        if not self.output_names:
+            return compare(result, expected, rtol=self.rtol, atol=self.atol)
+        names = ", ".join(self.output_names)
+        if isinstance(result, (tuple, list)) and len(result) == len(expected) == 2:
+            swapped = compare(tuple(reversed(result)), expected, rtol=self.rtol, atol=self.atol)
+            if swapped is None and compare(result, expected, rtol=self.rtol, atol=self.atol):
+                return f"your values are right but in the wrong order: return ({names})"
+        problem = compare(result, expected, rtol=self.rtol, atol=self.atol)
+        if problem is None:
+            return None
+        for i, output in enumerate(self.output_names):
+            problem = problem.replace(f"result[{i}]", output)
+        return f"{problem} (the answer is ({names}))"
 
     def check(self, answer: Callable[..., Any] | None) -> None:
         """Check your function and print what was found. Never raises."""
@@ -211,9 +234,14 @@ class Exercise:
         symbol = {PASSED: "✓", FAILED: "✗", ERROR: "✗", NOT_ATTEMPTED: "○"}[outcome.status]
         print(f"{symbol} {outcome.message}")
 
-    def hint(self) -> None:
-        """Print a hint."""
-        print(f"Hint: {self._hint}")
+    def hint(self, level: int = 1) -> None:
+        """Print hint number ``level`` (1 is the gentlest)."""
+        if isinstance(level, bool) or not isinstance(level, int) or level < 1:
+            print(f"hint() takes a hint number from 1 to {len(self.hints)}, e.g. hint(2).")
+            return
+        level = min(level, len(self.hints))
+        more = f"  (More help: hint({level + 1}).)" if level < len(self.hints) else ""
+        print(f"Hint {level}: {self.hints[level - 1]}{more}")
 
     def solution_function(self) -> Callable[..., Any] | None:
         """The solution function, or None where solutions are withheld."""
