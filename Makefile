@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 ## Set up (once) and open the course in JupyterLab on the first notebook.
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(FIRST_NOTEBOOK)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(FIRST_NOTEBOOK)
 
 ## Set up (once) and run everything CI runs: ruff, the unit tests, strict nbval on every notebook.
 test: $(STAMP) lint
