@@ -1,0 +1,155 @@
+"""Small networks the course builds again and again, with the initialisation made explicit.
+
+>>> model = mlp(depth=3, width=16, activation="tanh", init="xavier")
+>>> model
+Sequential(
+  (0): Linear(in_features=16, out_features=16, bias=True)
+  (1): Tanh()
+  (2): Linear(in_features=16, out_features=16, bias=True)
+  (3): Tanh()
+  (4): Linear(in_features=16, out_features=16, bias=True)
+  (5): Tanh()
+  (6): Linear(in_features=16, out_features=1, bias=True)
+)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._checks import require_int, require_real
+
+__all__ = ["ACTIVATION_MODULES", "INITS", "SequenceModel", "SmallCNN", "init_linear", "mlp"]
+
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+}
+
+INITS = ("default", "xavier", "kaiming", "orthogonal")
+
+
+def init_linear(layer: nn.Linear, init: str | float, *, activation: str = "relu") -> None:
+    """Initialise a Linear layer's weight in place.
+
+    ``init`` is ``"default"`` (PyTorch's own), ``"xavier"`` (Glorot, for tanh and sigmoid),
+    ``"kaiming"`` (He, for ReLU), ``"orthogonal"``, or a number: the standard deviation of
+    a zero-mean normal distribution.
+
+    >>> layer = nn.Linear(100, 100)
+    >>> init_linear(layer, 0.5)
+    >>> round(layer.weight.std().item(), 1)
+    0.5
+    """
+    if isinstance(init, str):
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}, or a std.")
+        with torch.no_grad():
+            if init == "xavier":
+                nn.init.xavier_normal_(layer.weight)
+            elif init == "kaiming":
+                nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
+                nn.init.kaiming_normal_(layer.weight, nonlinearity=nonlinearity)
+            elif init == "orthogonal":
+                nn.init.orthogonal_(layer.weight)
+        return
+    std = require_real(init, "init", positive=True)
+    with torch.no_grad():
+        nn.init.normal_(layer.weight, std=std)
+
+
+def mlp(
+    depth: int,
+    width: int,
+    *,
+    activation: str = "relu",
+    in_features: int = 16,
+    out_features: int = 1,
+    init: str | float = "default",
+    bias: float | None = None,
+) -> nn.Sequential:
+    """A multilayer perceptron: ``depth`` hidden layers of ``width`` units, then a linear output.
+
+    ``init`` applies to the hidden layers (see :func:`init_linear`); ``bias``, if given,
+    fills every hidden bias with that value (a negative one kills ReLUs).
+
+    >>> len(mlp(depth=4, width=8))  # 4 × (Linear, ReLU) + output Linear
+    9
+    """
+    depth = require_int(depth, "depth", minimum=1)
+    width = require_int(width, "width", minimum=1)
+    in_features = require_int(in_features, "in_features", minimum=1)
+    out_features = require_int(out_features, "out_features", minimum=1)
+    if activation not in ACTIVATION_MODULES:
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATION_MODULES)}."
+        )
+    layers: list[nn.Module] = []
+    features = in_features
+    for _ in range(depth):
+        linear = nn.Linear(features, width)
+        init_linear(linear, init, activation=activation)
+        if bias is not None:
+            nn.init.constant_(linear.bias, require_real(bias, "bias"))
+        layers += [linear, ACTIVATION_MODULES[activation]()]
+        features = width
+    layers.append(nn.Linear(features, out_features))
+    return nn.Sequential(*layers)
+
+
+class SmallCNN(nn.Module):
+    """Two convolutions, a BatchNorm and a linear head, for images of shape (N, channels, H, W).
+
+    >>> SmallCNN()(torch.randn(4, 1, 8, 8)).shape
+    torch.Size([4, 1])
+    """
+
+    def __init__(self, channels: int = 1, hidden: int = 16, out_features: int = 1) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(hidden, out_features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+
+class SequenceModel(nn.Module):
+    """A recurrent network (``cell`` = "rnn", "lstm" or "gru") reading (N, T, features)
+    sequences, with a linear head on the last time step.
+
+    >>> SequenceModel("lstm", input_size=3, hidden_size=8)(torch.randn(2, 5, 3)).shape
+    torch.Size([2, 1])
+    """
+
+    CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        out_features: int = 1,
+    ) -> None:
+        super().__init__()
+        if cell not in self.CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(self.CELLS)}.")
+        self.rnn = self.CELLS[cell](input_size, hidden_size, num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, out_features)
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.rnn(sequences)
+        return self.head(outputs[:, -1])

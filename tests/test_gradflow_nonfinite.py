@@ -1,0 +1,77 @@
+"""The monitor names the first layer where a NaN or Inf appeared, in forward or in backward."""
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.gradflow import GradientMonitor
+
+
+class RootOfZero(nn.Module):
+    """sqrt(0 · x): the value is a finite 0, but the backward pass computes 0 · ∞ = NaN."""
+
+    def forward(self, x):
+        return torch.sqrt(x * 0)
+
+
+def run(model, loss_fn, *, steps=1, every=1):
+    inputs = torch.randn(16, 8)
+    with GradientMonitor(model, every=every) as monitor:
+        for _ in range(steps):
+            model.zero_grad()
+            loss = loss_fn(model(inputs))
+            loss.backward()
+            monitor.step(loss)
+    return monitor
+
+
+def test_forward_nan_names_the_first_layer_that_produced_it():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torch.no_grad():
+        model[2].weight[0, 0] = float("inf")
+    with pytest.warns(RuntimeWarning, match="layer '2' \\(Linear\\) is the first"):
+        monitor = run(model, lambda out: out.mean())
+    event = monitor.nonfinite
+    assert (event.step, event.phase, event.layer) == (0, "forward", "2")
+    assert monitor.diagnose().kinds() >= {"non-finite"}
+
+
+def test_backward_nan_names_the_layer_nearest_the_loss():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), RootOfZero(), nn.Linear(8, 1))
+    with pytest.warns(RuntimeWarning, match="backward"):
+        monitor = run(model, lambda out: out.mean())
+    event = monitor.nonfinite
+    assert (event.phase, event.layer) == ("backward", "0")
+    assert torch.isfinite(model[2].weight.grad).all()  # the layer after the sqrt is fine
+
+
+def test_a_non_finite_loss_from_finite_outputs_blames_the_loss():
+    model = nn.Sequential(nn.Linear(8, 1))
+    with pytest.warns(RuntimeWarning, match="look at the loss function"):
+        monitor = run(model, lambda out: torch.log(out * 0).mean())
+    assert monitor.nonfinite.phase == "loss"
+
+
+def test_passing_the_loss_catches_nan_between_recorded_steps():
+    model = nn.Sequential(nn.Linear(8, 4), nn.Linear(4, 1))
+    with GradientMonitor(model, every=100) as monitor, pytest.warns(RuntimeWarning):
+        for step in range(6):
+            inputs = torch.randn(16, 8)
+            if step == 3:  # not a recorded step
+                inputs[0, 0] = float("nan")
+            model.zero_grad()
+            loss = model(inputs).pow(2).mean()
+            loss.backward()
+            monitor.step(loss)
+    assert monitor.nonfinite[:3] == (3, "forward", "0")
+
+
+def test_only_the_first_event_is_kept_and_warned():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 1))
+    with torch.no_grad():
+        model[0].bias.fill_(float("nan"))
+    with pytest.warns(RuntimeWarning) as warned:
+        monitor = run(model, lambda out: out.mean(), steps=3)
+    assert len(warned) == 1
+    assert monitor.nonfinite.step == 0
