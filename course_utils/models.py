@@ -15,6 +15,8 @@ Sequential(
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -133,7 +135,7 @@ class SequenceModel(nn.Module):
     torch.Size([2, 1])
     """
 
-    CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    CELLS: ClassVar[dict[str, type[nn.RNNBase]]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""diagnose() names what is wrong with purpose-built broken networks, and stays quiet on healthy ones.
+"""diagnose() names what is wrong with purpose-built broken networks, and is quiet on healthy ones.
 
 The networks are those the thresholds in course_utils.gradflow.Thresholds were set on.
 """
