@@ -23,9 +23,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ._checks import require_text
+from ._checks import require_int, require_text
 
-__all__ = ["COURSE_STYLE", "log_plot", "new_figure", "use_course_style"]
+__all__ = ["COURSE_STYLE", "log_plot", "new_figure", "new_grid", "use_course_style"]
 
 COURSE_STYLE: dict[str, object] = {
     "figure.figsize": (7.0, 4.0),
@@ -80,6 +80,28 @@ def new_figure(
     if logy:
         ax.set_yscale("log")
     return fig, ax
+
+
+def new_grid(
+    rows: int,
+    columns: int,
+    *,
+    title: str,
+    figsize: tuple[float, float] | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """A titled figure with a ``rows`` × ``columns`` grid of axes (label each one yourself).
+
+    >>> fig, axes = new_grid(2, 3, title="Six panels")
+    >>> axes.shape
+    (2, 3)
+    """
+    rows = require_int(rows, "rows", minimum=1)
+    columns = require_int(columns, "columns", minimum=1)
+    fig = plt.figure(figsize=figsize, layout="constrained")
+    plt.close(fig)  # not kept by pyplot: shown only where it is returned or displayed
+    axes = fig.subplots(rows, columns, squeeze=False)
+    fig.suptitle(require_text(title, "title"))
+    return fig, axes
 
 
 def log_plot(
