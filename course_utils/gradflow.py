@@ -65,6 +65,19 @@ TANH_SATURATION = 0.99
 SIGMOID_SATURATION = 0.01
 
 _DEAD_KINDS = (nn.ReLU, nn.ReLU6)
+_KEEP_FINITE = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.SiLU,
+    nn.Dropout,
+    nn.Identity,
+    nn.Flatten,
+    nn.Unflatten,
+)
 _NO_RECORDS = "no step recorded yet: call monitor.step() after loss.backward() in your loop."
 _GRAD_FIELDS = ("norm", "sum", "min", "max", "nonzero")  # columns of the raw gradient array
 _ACT_FIELDS = ("sum", "sum_sq", "flagged", "count", "units", "calls")
@@ -247,6 +260,9 @@ class GradientMonitor:
         model: the network to watch.
         optimizer: give it to measure update-to-data ratios.
         every: record one step in this many (1 records every step).
+        update_every: measure update-to-data ratios on the recorded steps whose number is a
+            multiple of this. Each measurement copies the weights, which costs about as much
+            as a recorded step's gradient statistics; hence not on every recorded step.
         activations: also summarise every leaf module's output.
         histograms: also keep a histogram of log10|grad| per parameter.
         max_records: keep at most this many records (the oldest are dropped).
@@ -264,6 +280,7 @@ class GradientMonitor:
         *,
         optimizer: torch.optim.Optimizer | None = None,
         every: int = 10,
+        update_every: int = 50,
         activations: bool = True,
         histograms: bool = False,
         max_records: int = 1000,
@@ -280,6 +297,7 @@ class GradientMonitor:
         self.model = model
         self.optimizer = optimizer
         self.every = require_int(every, "every", minimum=1)
+        self.update_every = require_int(update_every, "update_every", minimum=1)
         self.max_records = require_int(max_records, "max_records", minimum=1)
         self.record_activations = bool(activations)
         self.record_histograms = bool(histograms)
@@ -295,16 +313,27 @@ class GradientMonitor:
             name for name, m in model.named_modules() if not any(True for _ in m.children())
         ]
         self._modules = dict(model.named_modules())
+        self._device = self._params[0].device
 
         self.history: deque[StepRecord] = deque(maxlen=self.max_records)
         self.nonfinite: NonFiniteEvent | None = None
         self._handles: list[Any] = []
         self._step = 0
+        self._recording = True  # step 0 is recorded
         self._forward_seen = False
-        self._outputs: list[tuple[str, torch.Tensor]] = []  # the latest forward, in order
-        self._act_sums: dict[int, list[torch.Tensor]] = {}  # per module: (sum, sum_sq, flagged)
-        self._act_counts: dict[int, list[int]] = {}  # per module: count, units, calls
-        self._snapshot: list[torch.Tensor] | None = None
+        # What the forward hooks gather during one forward pass, written into buffers made
+        # once: many small tensors kept alive until step() would fragment the memory that
+        # the big activations reuse, and slow training. Per module: sum, sum of squares and
+        # flagged units of its output (on other than recorded steps only the sum, whose
+        # finiteness tells whether the output held a NaN or Inf); count, units and calls;
+        # and the order in which the modules first ran.
+        self._sums = torch.zeros(len(self.module_names), 3, device=self._device)
+        self._counts = [[0, 0, 0] for _ in self.module_names]
+        self._order: list[int] = []
+        # The weights before an optimizer step, to measure the update: allocated once, on
+        # the first measurement, and reused while attached.
+        self._weights_before: list[torch.Tensor] | None = None
+        self._measuring_update: int | None = None  # the step whose update is being measured
         self._pending_updates: np.ndarray | None = None
         self._update_target: int | None = None
 
@@ -317,10 +346,11 @@ class GradientMonitor:
         """Add the hooks. Returns the monitor, so ``monitor = GradientMonitor(m).attach()``."""
         if self.attached:
             raise RuntimeError("this monitor is already attached; call detach() first.")
+        self._recording = self._step % self.every == 0
         self._handles.append(self.model.register_forward_pre_hook(self._on_model_forward))
         for i, name in enumerate(self.module_names):
             module = self._modules[name]
-            hook = self._make_forward_hook(i, name, _activation_kind(module))
+            hook = self._make_forward_hook(i, module)
             self._handles.append(module.register_forward_hook(hook))
         if self.optimizer is not None:
             self._handles.append(self.optimizer.register_step_pre_hook(self._before_update))
@@ -332,7 +362,7 @@ class GradientMonitor:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._outputs.clear()
+        self._weights_before = None
 
     def __enter__(self) -> GradientMonitor:
         return self.attach()
@@ -344,25 +374,37 @@ class GradientMonitor:
     @property
     def recording(self) -> bool:
         """Whether the step in progress will be recorded."""
-        return self._step % self.every == 0
+        return self._recording
 
     def _on_model_forward(self, module: nn.Module, args: Any) -> None:
-        self._outputs.clear()
+        """A new forward pass: forget what the hooks gathered in the previous one."""
+        self._sums.zero_()
+        for counts in self._counts:
+            counts[:] = (0, 0, 0)
+        self._order.clear()
         self._forward_seen = True
 
-    def _make_forward_hook(self, index: int, name: str, kind: str):
+    def _make_forward_hook(self, index: int, module: nn.Module):
+        kind = _activation_kind(module)
+        # These map finite inputs to finite outputs: outside recorded steps, skip them.
+        keeps_finite = isinstance(module, _KEEP_FINITE)
+        counts = self._counts[index]
+        row = self._sums[index]  # this module's sum, sum of squares and flagged units
+        total = row[0]
+
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             out = _first_tensor(output)
-            if out is None:
+            if out is None or not out.is_floating_point():
                 return
-            self._outputs.append((name, out))
-            if self.recording and self.record_activations and out.is_floating_point():
-                sums, count, units = _summarise_activation(out, kind)
-                self._act_sums.setdefault(index, []).append(sums)
-                counts = self._act_counts.setdefault(index, [0, 0, 0])
+            if counts[2] == 0:
+                self._order.append(index)
+            counts[2] += 1
+            if self._recording and self.record_activations:
+                count, units = _summarise_activation(out, kind, row)
                 counts[0] += count
                 counts[1] += units
-                counts[2] += 1
+            elif not keeps_finite:
+                total.add_(out.detach().sum().to(total.device, non_blocking=True))
 
         return hook
 
@@ -370,25 +412,32 @@ class GradientMonitor:
         # Which step does this update belong to? If no forward pass happened since the last
         # monitor.step(), step() was called before optimizer.step(): the previous step.
         target = self._step if self._forward_seen else self._step - 1
-        recorded = self.history and self.history[-1].step == target
-        if (target == self._step and self.recording) or (target < self._step and recorded):
-            self._update_target = target
+        if target % self.update_every != 0:
+            return
+        recorded = bool(self.history) and self.history[-1].step == target
+        if (target == self._step and self._recording) or (target < self._step and recorded):
+            self._measuring_update = target
             with torch.no_grad():
-                self._snapshot = [p.detach().clone() for p in self._params]
+                if self._weights_before is None:
+                    self._weights_before = [torch.empty_like(p) for p in self._params]
+                torch._foreach_copy_(self._weights_before, [p.detach() for p in self._params])
 
     def _after_update(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self._snapshot is None:
+        if self._measuring_update is None:
             return
         with torch.no_grad():
-            old_norms = _norms(self._snapshot)
-            torch._foreach_sub_(self._snapshot, [p.detach() for p in self._params])
-            change_norms = _norms(self._snapshot)
-        ratios = (torch.stack(change_norms) / torch.stack(old_norms)).double().cpu().numpy()
-        self._snapshot = None
-        if self._update_target == self._step:
+            ratios = torch.stack(
+                [
+                    torch.dist(before, p.detach()) / torch.linalg.vector_norm(before)
+                    for before, p in zip(self._weights_before, self._params, strict=True)
+                ]
+            )
+        ratios = ratios.double().cpu().numpy()
+        if self._measuring_update == self._step:
             self._pending_updates = ratios
-        elif self.history and self.history[-1].step == self._update_target:
+        elif self.history and self.history[-1].step == self._measuring_update:
             self.history[-1]._updates[:] = ratios
+        self._measuring_update = None
 
     def step(self, loss: torch.Tensor | float | None = None) -> None:
         """Close the current training step (and record it, if it is one in ``every``).
@@ -409,7 +458,7 @@ class GradientMonitor:
             loss = loss.detach()
         loss_value = None if loss is None else float(loss)
         record = None
-        if self.recording:
+        if self._recording:
             record = self._record(loss_value)
             self.history.append(record)
         if self.nonfinite is None and (
@@ -417,12 +466,10 @@ class GradientMonitor:
             or (record is not None and not math.isfinite(record.global_norm))
         ):
             self._locate_nonfinite(loss_value)
-        self._outputs.clear()
-        self._act_sums.clear()
-        self._act_counts.clear()
         self._pending_updates = None
         self._forward_seen = False
         self._step += 1
+        self._recording = self._step % self.every == 0
 
     def _record(self, loss: float | None) -> StepRecord:
         present = [i for i, p in enumerate(self._params) if p.grad is not None]
@@ -432,11 +479,10 @@ class GradientMonitor:
         global_norm = float(np.sqrt(np.sum(raw[present, 0] ** 2)))
 
         acts = np.full((len(self.module_names), len(_ACT_FIELDS)), np.nan)
-        if self._act_sums:
-            indices = list(self._act_sums)
-            sums = torch.stack([torch.stack(rows).sum(0) for rows in self._act_sums.values()])
-            acts[indices, :3] = sums.double().cpu().numpy()
-            acts[indices, 3:] = [self._act_counts[i] for i in indices]
+        summarised = [i for i, (count, _, _) in enumerate(self._counts) if count > 0]
+        if summarised:
+            acts[summarised, :3] = self._sums[summarised].double().cpu().numpy()
+            acts[summarised, 3:] = [self._counts[i] for i in summarised]
 
         histograms = None
         if self.record_histograms:
@@ -451,8 +497,10 @@ class GradientMonitor:
     # ------------------------------------------------------------------ non-finite
     def _locate_nonfinite(self, loss: float | None) -> None:
         step = self._step
-        for name, out in self._outputs:
-            if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        sums = self._sums[:, 0].tolist()
+        for index in self._order:
+            if not math.isfinite(sums[index]):
+                name = self.module_names[index]
                 kind = type(self._modules[name]).__name__
                 event = NonFiniteEvent(
                     step,
@@ -477,7 +525,7 @@ class GradientMonitor:
         warnings.warn(event.message, RuntimeWarning, stacklevel=3)
 
     def _locate_nonfinite_gradient(self, step: int) -> NonFiniteEvent:
-        order = {name: i for i, (name, _) in enumerate(self._outputs)}
+        order = {self.module_names[index]: i for i, index in enumerate(self._order)}
         bad_layers = [
             (order.get(layer, -1), layer or name)
             for name, p in zip(self.parameter_names, self._params, strict=True)
@@ -626,7 +674,8 @@ class GradientMonitor:
                     )
                 )
 
-        ratios = list(record.update_ratios().values())
+        measured = next((r for r in reversed(self.history) if r.update_ratios()), record)
+        ratios = list(measured.update_ratios().values())
         if ratios:
             median = float(np.median(ratios))
             if median < limits.update_ratio_low or median > limits.update_ratio_high:
@@ -672,6 +721,7 @@ def _derive_gradient_stats(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.n
     # The unbiased std, as torch.std computes it (undefined, NaN, for a single number).
     with np.errstate(divide="ignore", invalid="ignore"):
         variance = np.maximum(norm**2 / sizes - mean**2, 0.0) * sizes / (sizes - 1)
+    variance = np.where(sizes > 1, variance, np.nan)
     return {
         "norm": norm,
         "mean": mean,
@@ -688,22 +738,44 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return list(torch._foreach_norm(tensors)) if tensors else []
 
 
+_INT_VIEWS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
 def _gradient_table(grads: list[torch.Tensor]) -> np.ndarray:
-    """Per tensor: norm, sum, min, max, nonzero count, in a handful of batched passes."""
-    norms = _norms(grads)
-    sums = [g.sum() for g in grads]
-    extremes = [torch.aminmax(g) if g.numel() else (g.new_zeros(()),) * 2 for g in grads]
-    # ‖sign(g)‖² counts the nonzero entries, and is much faster than (g != 0).sum() on a CPU.
-    nonzero = [n * n for n in _norms(torch._foreach_sign(grads))]
-    columns = [norms, sums, [e[0] for e in extremes], [e[1] for e in extremes], nonzero]
-    table = torch.stack([torch.stack([c.float() for c in column]) for column in columns], dim=1)
-    values = table.double().cpu().numpy()
-    values[:, 4] = np.round(values[:, 4])
-    return values
+    """Per tensor: norm, sum, min, max, nonzero count, with one transfer to the CPU.
+
+    Gradients are read from memory once: the first reduction of each tensor brings it into
+    the cache, and the others run on the cached copy. Counting nonzeros on the integer view
+    of the bits is many times faster on a CPU than on the floats: +0.0 is the only float
+    whose bits are all 0. The other zero, -0.0, has the most negative integer as its bits,
+    so the integer minimum tells where to look for it.
+    """
+    rows = []
+    for g in grads:
+        flat = g.reshape(-1)
+        if flat.numel() == 0:
+            rows.append(torch.zeros(6, device=g.device))
+            continue
+        bits = flat.view(_INT_VIEWS[flat.element_size()])
+        low, high = torch.aminmax(flat)
+        columns = [flat.sum(), flat.dot(flat), low, high, torch.count_nonzero(bits), bits.amin()]
+        rows.append(torch.stack([c.float() for c in columns]))
+    table = torch.stack(rows).double().cpu().numpy()
+    table[:, 1] = np.sqrt(table[:, 1])  # sum of squares -> norm
+    table[:, [0, 1]] = table[:, [1, 0]]  # columns: norm, sum, min, max, nonzero
+    for i in np.flatnonzero(table[:, 5] == _most_negative(grads)):
+        bits = grads[i].reshape(-1).view(_INT_VIEWS[grads[i].element_size()])
+        table[i, 4] -= int((bits == bits.amin()).sum())  # -0.0 is zero too
+    return table[:, :5]
 
 
-def _summarise_activation(out: torch.Tensor, kind: str) -> tuple[torch.Tensor, int, int]:
-    """(sum, sum of squares, flagged count) as one small tensor, plus the count and units.
+def _most_negative(grads: list[torch.Tensor]) -> np.ndarray:
+    """The most negative integer of each tensor's integer view: the bits of -0.0."""
+    return np.array([-(2.0 ** (8 * g.element_size() - 1)) for g in grads])
+
+
+def _summarise_activation(out: torch.Tensor, kind: str, row: torch.Tensor) -> tuple[int, int]:
+    """Add (sum, sum of squares, flagged) of ``out`` to ``row``; return its count and units.
 
     "Flagged" means dead units for ReLUs (a unit is one output position, dead when it is
     zero for every example in the batch), saturated outputs for tanh and sigmoid.
@@ -715,22 +787,29 @@ def _summarise_activation(out: torch.Tensor, kind: str) -> tuple[torch.Tensor, i
     units = flat.numel()
     if kind == "dead":
         batch_max = x.amax(dim=0) if x.dim() > 1 else x
-        flagged = (batch_max <= 0).sum()
+        flagged = (batch_max <= 0).sum(dtype=x.dtype)
         units = batch_max.numel()
     elif kind == "tanh":
-        flagged = (flat.abs() > TANH_SATURATION).sum()
+        flagged = (flat.abs() > TANH_SATURATION).sum(dtype=x.dtype)
     elif kind == "sigmoid":
-        flagged = ((flat < SIGMOID_SATURATION) | (flat > 1 - SIGMOID_SATURATION)).sum()
+        flagged = ((flat < SIGMOID_SATURATION) | (flat > 1 - SIGMOID_SATURATION)).sum(dtype=x.dtype)
     else:
-        flagged = flat.new_zeros(())
-    return torch.stack([flat.sum(), flat.dot(flat), flagged.to(flat.dtype)]), flat.numel(), units
+        flagged = None
+    if flagged is None:
+        stats, target = torch.stack([flat.sum(), flat.dot(flat)]), row[:2]
+    else:
+        stats, target = torch.stack([flat.sum(), flat.dot(flat), flagged]), row
+    if stats.dtype != row.dtype or stats.device != row.device:
+        stats = stats.to(row.device, row.dtype)
+    target.add_(stats)
+    return flat.numel(), units
 
 
 def _log_histograms(grads: list[torch.Tensor], edges: np.ndarray) -> np.ndarray:
     """Histogram of log10|g| per tensor (zeros and values outside the edges are left out)."""
     low, high, bins = float(edges[0]), float(edges[-1]), len(edges) - 1
-    rows = [
-        torch.histc(torch.log10(g.abs().float().clamp_min(1e-30)), bins=bins, min=low, max=high)
-        for g in grads
-    ]
+    rows = []
+    for g in grads:
+        magnitude = g.detach().abs().float()  # one temporary per tensor, then in place
+        rows.append(torch.histc(magnitude.clamp_min_(1e-30).log10_(), bins=bins, min=low, max=high))
     return torch.stack(rows).cpu().numpy().astype(np.int32)

@@ -173,10 +173,19 @@ def test_update_ratios_land_on_the_right_step_whatever_the_call_order(order):
     torch.manual_seed(0)
     model = mlp(2, 8)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    with GradientMonitor(model, optimizer=optimizer, every=2) as monitor:
+    with GradientMonitor(model, optimizer=optimizer, every=2, update_every=2) as monitor:
         train(model, monitor, steps=5, optimizer=optimizer, order=order)
     assert [r.step for r in monitor.history] == [0, 2, 4]
     assert all(len(r.update_ratios()) == 6 for r in monitor.history)
+
+
+def test_update_ratios_are_measured_every_update_every_steps():
+    model = mlp(2, 8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    with GradientMonitor(model, optimizer=optimizer, every=1, update_every=3) as monitor:
+        train(model, monitor, steps=7, optimizer=optimizer)
+    measured = [r.step for r in monitor.history if r.update_ratios()]
+    assert measured == [0, 3, 6]
 
 
 def test_step_without_optimizer_has_no_update_ratios():
@@ -358,3 +367,14 @@ def test_thresholds_can_be_changed():
     strict = Thresholds(exploding_norm=1e-12)
     assert monitor.diagnose(strict).kinds() == {"exploding"}
     assert np.isfinite(monitor.latest.global_norm)
+
+
+def test_negative_zero_counts_as_zero_in_every_float_type():
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        layer = nn.Linear(2, 2, bias=False).to(dtype)
+        with GradientMonitor(layer, every=1) as monitor:
+            layer.weight.grad = torch.tensor([[0.0, -0.0], [1.0, -2.0]], dtype=dtype)
+            monitor.step()
+        stats = monitor.latest.gradient("weight")
+        assert stats.zero_fraction == 0.5, dtype
+        assert stats.max_abs == 2.0 and stats.mean == pytest.approx(-0.25)
