@@ -79,7 +79,8 @@ _KEEP_FINITE = (
     nn.Unflatten,
 )
 _NO_RECORDS = "no step recorded yet: call monitor.step() after loss.backward() in your loop."
-_GRAD_FIELDS = ("norm", "sum", "min", "max", "nonzero")  # columns of the raw gradient array
+# Columns of the raw gradient array, from which GradStats are derived.
+_GRAD_FIELDS = ("norm", "sum", "min", "max", "nonzero", "abs_sum")
 _ACT_FIELDS = ("sum", "sum_sq", "flagged", "count", "units", "calls")
 
 
@@ -90,6 +91,7 @@ class GradStats(NamedTuple):
     mean: float
     std: float
     max_abs: float
+    mean_abs: float
     zero_fraction: float
     size: int
 
@@ -130,7 +132,7 @@ class StepRecord:
     step: int
     loss: float | None
     global_norm: float
-    _grads: np.ndarray  # (parameters, 5): norm, sum, min, max, nonzero count
+    _grads: np.ndarray  # (parameters, 6): see _GRAD_FIELDS
     _acts: np.ndarray  # (modules, 6): see _ACT_FIELDS
     _updates: np.ndarray  # (parameters,): update-to-data ratio, NaN where not measured
     _histograms: np.ndarray | None  # (parameters, bins) counts of log10|grad|
@@ -698,13 +700,13 @@ class GradientMonitor:
         """A table of the latest record: one line per parameter, then the diagnosis."""
         record = self.latest
         lines = [f"step {record.step}: global gradient norm {record.global_norm:.3e}"]
-        lines.append(f"{'parameter':<24}{'norm':>11}{'rms':>11}{'max|g|':>11}{'zeros':>8}")
+        lines.append(f"{'parameter':<24}{'norm':>11}{'mean|g|':>11}{'max|g|':>11}{'zeros':>8}")
         stats = record.gradients()
         for name in self.parameter_names:
             if name in stats:
                 s = stats[name]
                 lines.append(
-                    f"{name:<24}{s.norm:>11.3e}{s.rms:>11.3e}{s.max_abs:>11.3e}"
+                    f"{name:<24}{s.norm:>11.3e}{s.mean_abs:>11.3e}{s.max_abs:>11.3e}"
                     f"{s.zero_fraction:>8.1%}"
                 )
             else:
@@ -715,8 +717,8 @@ class GradientMonitor:
 
 
 def _derive_gradient_stats(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
-    """GradStats fields from raw columns (norm, sum, min, max, nonzero), for any leading shape."""
-    norm, total, low, high, nonzero = np.moveaxis(raw, -1, 0)
+    """GradStats fields from the raw columns (see _GRAD_FIELDS), for any leading shape."""
+    norm, total, low, high, nonzero, abs_total = np.moveaxis(raw, -1, 0)
     mean = total / sizes
     # The unbiased std, as torch.std computes it (undefined, NaN, for a single number).
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -727,6 +729,7 @@ def _derive_gradient_stats(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.n
         "mean": mean,
         "std": np.sqrt(variance),
         "max_abs": np.maximum(np.abs(low), np.abs(high)),
+        "mean_abs": abs_total / sizes,
         "zero_fraction": 1 - nonzero / sizes,
         "rms": norm / np.sqrt(sizes),
     }
@@ -742,7 +745,7 @@ _INT_VIEWS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 def _gradient_table(grads: list[torch.Tensor]) -> np.ndarray:
-    """Per tensor: norm, sum, min, max, nonzero count, with one transfer to the CPU.
+    """Per tensor: norm, sum, min, max, nonzero count and sum of |g|, in one transfer to the CPU.
 
     Gradients are read from memory once: the first reduction of each tensor brings it into
     the cache, and the others run on the cached copy. Counting nonzeros on the integer view
@@ -754,19 +757,28 @@ def _gradient_table(grads: list[torch.Tensor]) -> np.ndarray:
     for g in grads:
         flat = g.reshape(-1)
         if flat.numel() == 0:
-            rows.append(torch.zeros(6, device=g.device))
+            rows.append(torch.zeros(7, device=g.device))
             continue
         bits = flat.view(_INT_VIEWS[flat.element_size()])
         low, high = torch.aminmax(flat)
-        columns = [flat.sum(), flat.dot(flat), low, high, torch.count_nonzero(bits), bits.amin()]
+        l1 = torch.linalg.vector_norm(flat, 1)
+        columns = [
+            flat.sum(),
+            flat.dot(flat),
+            low,
+            high,
+            torch.count_nonzero(bits),
+            l1,
+            bits.amin(),
+        ]
         rows.append(torch.stack([c.float() for c in columns]))
     table = torch.stack(rows).double().cpu().numpy()
     table[:, 1] = np.sqrt(table[:, 1])  # sum of squares -> norm
     table[:, [0, 1]] = table[:, [1, 0]]  # columns: norm, sum, min, max, nonzero
-    for i in np.flatnonzero(table[:, 5] == _most_negative(grads)):
+    for i in np.flatnonzero(table[:, 6] == _most_negative(grads)):
         bits = grads[i].reshape(-1).view(_INT_VIEWS[grads[i].element_size()])
         table[i, 4] -= int((bits == bits.amin()).sum())  # -0.0 is zero too
-    return table[:, :5]
+    return table[:, :6]
 
 
 def _most_negative(grads: list[torch.Tensor]) -> np.ndarray:

@@ -77,7 +77,7 @@ def plot_gradient_flow(
     include_biases: bool = False,
     theory_factor: float | None = None,
 ) -> Figure:
-    """Typical (RMS) and largest gradient entry of each layer at one step, on a log axis.
+    """Mean and largest |gradient entry| of each layer at one step, on a log axis.
 
     Layers run from the input (left) to the output (right). ``theory_factor`` overlays the
     line a gradient would follow if it shrank by that factor per layer on its way back
@@ -91,7 +91,7 @@ def plot_gradient_flow(
     if not shown:
         raise ValueError(f"no parameter had a non-zero gradient at step {record.step}.")
     positions = np.arange(len(shown))
-    rms = np.array([stats[n].rms for n in shown])
+    mean = np.array([stats[n].mean_abs for n in shown])
     largest = np.array([stats[n].max_abs for n in shown])
 
     fig, ax = new_figure(
@@ -102,10 +102,10 @@ def plot_gradient_flow(
         figsize=(8.0, 4.5),
     )
     ax.plot(positions, largest, "v-", alpha=0.6, label="largest |entry|")
-    ax.plot(positions, rms, "o-", label="typical |entry| (RMS)")
+    ax.plot(positions, mean, "o-", label="mean |entry|")
     if theory_factor is not None:
         distance = positions[-1] - positions
-        theory = rms[-1] * float(theory_factor) ** distance
+        theory = mean[-1] * float(theory_factor) ** distance
         ax.plot(
             positions, theory, "--", color="black", label=f"theory: ×{theory_factor:g} per layer"
         )

@@ -74,6 +74,7 @@ def test_gradient_statistics_equal_direct_computation():
             assert stats.mean == pytest.approx(g.mean().item(), rel=1e-5, abs=1e-9)
             assert stats.std == pytest.approx(g.std().item(), rel=1e-4, nan_ok=True)
             assert stats.max_abs == pytest.approx(g.abs().max().item(), rel=1e-6)
+            assert stats.mean_abs == pytest.approx(g.abs().mean().item(), rel=1e-6)
             assert stats.zero_fraction == pytest.approx((g == 0).double().mean().item())
             assert stats.size == p.numel()
 

@@ -47,9 +47,9 @@ def test_gradient_flow_plot(monitor):
     fig = plot_gradient_flow(monitor)
     (ax,) = fig.axes
     assert labelled(ax) and ax.get_yscale() == "log" and renders(fig)
-    rms_line = ax.get_lines()[1]
-    expected = [monitor.latest.gradient(f"{i}.weight").rms for i in (0, 2, 4, 6, 8, 10, 12)]
-    np.testing.assert_allclose(rms_line.get_ydata(), expected)
+    mean_line = ax.get_lines()[1]
+    expected = [monitor.latest.gradient(f"{i}.weight").mean_abs for i in (0, 2, 4, 6, 8, 10, 12)]
+    np.testing.assert_allclose(mean_line.get_ydata(), expected)
     assert ax.get_xticklabels()[0].get_text() == "0.weight"
     assert plt.get_fignums() == before
 
@@ -66,7 +66,7 @@ def test_theory_overlay_shrinks_by_the_factor_per_layer(monitor):
     theory = next(line for line in ax.get_lines() if "theory" in line.get_label())
     values = theory.get_ydata()
     np.testing.assert_allclose(values[:-1] / values[1:], 0.25)
-    assert values[-1] == pytest.approx(monitor.latest.gradient("12.weight").rms)
+    assert values[-1] == pytest.approx(monitor.latest.gradient("12.weight").mean_abs)
 
 
 def test_layers_without_gradient_are_skipped_and_counted():
