@@ -45,13 +45,16 @@ def _check_batch(x: object, name: str = "x") -> torch.Tensor:
     return require_finite_tensor(x, name)
 
 
-def batch_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def batch_jacobian(
+    f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, create_graph: bool = False
+) -> torch.Tensor:
     """The Jacobian of ``f`` at every example of the batch ``x``: shape (N, outputs, inputs).
 
     ``f`` maps a batch to a batch (an ``nn.Module`` or a function), treating examples
     independently. Inputs and outputs with several dimensions per example are flattened.
     Computed with ``torch.func.vmap(jacrev(...))``, one example at a time, so BatchNorm
-    must be in eval mode (``model.eval()``).
+    must be in eval mode (``model.eval()``). The result is detached from the model's
+    parameters unless ``create_graph=True`` (to differentiate through the Jacobian).
 
     >>> batch_jacobian(torch.tanh, torch.zeros(4, 2))[0]
     tensor([[1., 0.],
@@ -74,7 +77,8 @@ def batch_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -
             hint = " BatchNorm mixes the examples of a batch: call model.eval() first."
         raise RuntimeError(f"could not compute the Jacobian of f: {error}.{hint}") from error
     n = x.shape[0]
-    return jacobians.reshape(n, -1, x[0].numel())
+    jacobians = jacobians.reshape(n, -1, x[0].numel())
+    return jacobians if create_graph else jacobians.detach()
 
 
 def singular_values(jacobians: torch.Tensor) -> torch.Tensor:

@@ -22,9 +22,18 @@ from torch import nn
 
 from ._checks import require_int, require_real
 
-__all__ = ["ACTIVATION_MODULES", "INITS", "SequenceModel", "SmallCNN", "init_linear", "mlp"]
+__all__ = [
+    "ACTIVATION_MODULES",
+    "INITS",
+    "SequenceModel",
+    "SmallCNN",
+    "init_linear",
+    "layer_stack",
+    "mlp",
+]
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    "identity": nn.Identity,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
@@ -100,6 +109,37 @@ def mlp(
         layers += [linear, ACTIVATION_MODULES[activation]()]
         features = width
     layers.append(nn.Linear(features, out_features))
+    return nn.Sequential(*layers)
+
+
+def layer_stack(
+    depth: int,
+    width: int,
+    *,
+    activation: str = "identity",
+    init: str | float = "default",
+    dtype: torch.dtype = torch.float64,
+) -> nn.Sequential:
+    """``depth`` square bias-free Linear layers of ``width`` units, each followed by
+    ``activation`` ("identity" gives a deep linear network): the network whose Jacobian
+    is a plain product of layer Jacobians. float64 by default, so that singular values as
+    small as 1e-300 survive.
+
+    >>> stack = layer_stack(depth=3, width=4, init="orthogonal")
+    >>> len(stack), stack[0].weight.dtype
+    (6, torch.float64)
+    """
+    depth = require_int(depth, "depth", minimum=1)
+    width = require_int(width, "width", minimum=1)
+    if activation not in ACTIVATION_MODULES:
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATION_MODULES)}."
+        )
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        linear = nn.Linear(width, width, bias=False, dtype=dtype)
+        init_linear(linear, init, activation=activation)
+        layers += [linear, ACTIVATION_MODULES[activation]()]
     return nn.Sequential(*layers)
 
 

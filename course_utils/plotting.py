@@ -25,7 +25,14 @@ from matplotlib.figure import Figure
 
 from ._checks import require_int, require_text
 
-__all__ = ["COURSE_STYLE", "log_plot", "new_figure", "new_grid", "use_course_style"]
+__all__ = [
+    "COURSE_STYLE",
+    "histogram_row",
+    "log_plot",
+    "new_figure",
+    "new_grid",
+    "use_course_style",
+]
 
 COURSE_STYLE: dict[str, object] = {
     "figure.figsize": (7.0, 4.0),
@@ -144,4 +151,48 @@ def log_plot(
         )
         ax.plot(x[shown], y[shown], label=label, **dict(styles.get(name, {})))
     ax.legend()
+    return fig
+
+
+def histogram_row(
+    samples: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    title: str,
+    xlabel: str,
+    log10: bool = False,
+    bins: int = 30,
+    shared_range: tuple[float, float] | None = None,
+    panel_size: tuple[float, float] = (3.0, 3.0),
+) -> Figure:
+    """One histogram per named sample, side by side on a shared x-axis.
+
+    With ``log10=True`` the histograms are of log10 of the (positive) values, the natural
+    view of quantities spread over decades such as singular values or gradient sizes.
+
+    >>> fig = histogram_row({"a": [1, 10, 100], "b": [1, 1, 1]}, title="T", xlabel="x", log10=True)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['a', 'b']
+    """
+    if not isinstance(samples, Mapping) or not samples:
+        raise ValueError("samples must be a non-empty dict mapping a name to values.")
+    arrays = {}
+    for name, values in samples.items():
+        values = np.asarray(values, dtype=float).ravel()
+        if log10:
+            if np.any(values <= 0):
+                raise ValueError(f"sample {name!r} has values <= 0, which have no log10.")
+            values = np.log10(values)
+        arrays[name] = values
+    if shared_range is None:
+        low = min(float(v.min()) for v in arrays.values())
+        high = max(float(v.max()) for v in arrays.values())
+        pad = 0.05 * (high - low) or 0.5
+        shared_range = (low - pad, high + pad)
+    width, height = panel_size
+    fig, axes = new_grid(1, len(arrays), title=title, figsize=(width * len(arrays), height))
+    for ax, (name, values) in zip(axes[0], arrays.items(), strict=True):
+        ax.hist(values, bins=bins, range=shared_range, color="tab:blue")
+        ax.set_title(name)
+        ax.set_xlabel(f"log10 {xlabel}" if log10 else xlabel)
+        ax.set_ylabel("count")
     return fig

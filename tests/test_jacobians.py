@@ -95,3 +95,11 @@ def test_batchnorm_in_training_mode_gets_a_helpful_error():
 def test_bad_input_gets_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_jacobians_are_detached_unless_asked():
+    model = nn.Linear(3, 2)
+    assert not batch_jacobian(model, torch.randn(2, 3)).requires_grad
+    jacobians = batch_jacobian(model, torch.randn(2, 3), create_graph=True)
+    jacobians.sum().backward()
+    assert model.weight.grad is not None

@@ -69,7 +69,7 @@ def _chain_expected(x: float, depth: int, weight: float, bias: float) -> float:
 
 chain_gradient = Exercise(
     name="chain_gradient",
-    title="dh_L/dx of the sigmoid chain as a running product of local derivatives",
+    title="dh_N/dx of the sigmoid chain as a running product of local derivatives",
     cases=_chain_cases,
     expected=_chain_expected,
     hints=[
