@@ -20,17 +20,23 @@ healthy: no vanishing or exploding gradients, dead or saturated units, or odd up
 How it works, and why it is cheap:
 
 * **Gradients** are read from ``p.grad`` after the backward pass (no backward hooks, which
-  break on in-place operations). On a recorded step all statistics of all parameters come
-  from a few batched reductions (``torch._foreach_norm`` and friends) and reach Python in
-  one transfer, instead of one ``.item()`` per parameter.
-* **Activations** are summarised by forward hooks on the leaf modules, at the moment each
-  module runs: an in-place ReLU that later overwrites a Linear output cannot spoil them.
+  break on in-place operations). On a recorded step every statistic of every parameter
+  comes from a few reductions per tensor, run while the tensor is in the CPU cache, and
+  reaches Python in one transfer, instead of one ``.item()`` per statistic and parameter.
+* **Activations** are summarised by forward hooks, at the moment each module runs: an
+  in-place ReLU that later overwrites a Linear output cannot spoil them. Forward passes run
+  under ``torch.no_grad()`` (evaluation) are ignored, and the passes of one step (gradient
+  accumulation) are pooled. A module called several times per step is pooled over its calls.
+* **Layer order** is the order in which the modules ran in the forward pass, not the
+  order in which they were defined.
 * **Update-to-data ratios** ‖Δp‖ / ‖p‖ come from hooks on the optimizer's ``step``.
 * Only every ``every``-th step is recorded (10 by default), and at most ``max_records``
   records are kept, each a few small NumPy arrays.
-* **NaN and Inf**: the first time one shows up (in the loss passed to :meth:`step`, or in a
-  recorded gradient), the monitor finds the first layer whose output went non-finite in
-  the forward pass, or else the layer nearest the loss whose gradient did, and warns once.
+* **NaN and Inf**: the loss passed to :meth:`step` and every layer's output are checked on
+  every step, gradients on recorded steps. The first time something is non-finite, the
+  monitor works out where it started (the input, an earlier update of the weights, the
+  first layer whose output went bad, the loss, or the layer nearest the loss whose
+  gradient went bad) and warns once.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -57,14 +63,19 @@ __all__ = [
     "NonFiniteEvent",
     "StepRecord",
     "Thresholds",
+    "output_gradient_norms",
 ]
 
 # A unit counts as saturated when its output is this close to the activation's limits:
 # tanh beyond ±0.99 (tanh' < 0.02), sigmoid below 0.01 or above 0.99 (σ' < 0.0099).
 TANH_SATURATION = 0.99
 SIGMOID_SATURATION = 0.01
+# Dead units are counted only in batches at least this large: with fewer examples a unit
+# that is merely off for these few looks dead.
+MIN_BATCH_FOR_DEAD = 16
 
 _DEAD_KINDS = (nn.ReLU, nn.ReLU6)
+# Modules that map finite inputs to finite outputs: their outputs need no NaN check.
 _KEEP_FINITE = (
     nn.ReLU,
     nn.ReLU6,
@@ -80,8 +91,9 @@ _KEEP_FINITE = (
 )
 _NO_RECORDS = "no step recorded yet: call monitor.step() after loss.backward() in your loop."
 # Columns of the raw gradient array, from which GradStats are derived.
-_GRAD_FIELDS = ("norm", "sum", "min", "max", "nonzero", "abs_sum")
+_GRAD_FIELDS = ("norm", "sum", "max_abs", "nonzero", "abs_sum")
 _ACT_FIELDS = ("sum", "sum_sq", "flagged", "count", "units", "calls")
+_INT_VIEWS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 class GradStats(NamedTuple):
@@ -97,17 +109,21 @@ class GradStats(NamedTuple):
 
     @property
     def rms(self) -> float:
-        """The typical size of one gradient entry: norm / sqrt(size)."""
+        """The root-mean-square gradient entry: norm / sqrt(size)."""
         return self.norm / math.sqrt(self.size)
+
+
+STATISTICS = (*GradStats._fields[:-1], "rms", "update_ratio")
 
 
 class ActivationStats(NamedTuple):
     """Statistics of one module's output at one step (over the whole batch).
 
-    ``dead_fraction`` (ReLU layers only) is the fraction of output units that are zero for
-    every example in the batch; ``saturated_fraction`` (tanh and sigmoid layers only) is
-    the fraction of outputs within 0.01 of the activation's limits. Both are None for
-    other modules.
+    ``dead_fraction`` (ReLU layers, batches of 16 or more) is the fraction of output units
+    that are zero for every example, where a unit is one output position (a feature of a
+    Linear layer, one channel-and-pixel of a convolution) and dim 0 is the batch.
+    ``saturated_fraction`` (tanh and sigmoid layers) is the fraction of outputs within 0.01
+    of the activation's limits. Both are None where they do not apply.
     """
 
     mean: float
@@ -120,7 +136,7 @@ class NonFiniteEvent(NamedTuple):
     """Where a NaN or Inf first appeared."""
 
     step: int
-    phase: str  # "forward", "backward" or "loss"
+    phase: str  # "input", "weights", "forward", "loss" or "backward"
     layer: str | None
     message: str
 
@@ -132,8 +148,10 @@ class StepRecord:
     step: int
     loss: float | None
     global_norm: float
-    _grads: np.ndarray  # (parameters, 6): see _GRAD_FIELDS
+    _grads: np.ndarray  # (parameters, 5): see _GRAD_FIELDS
+    _has_grad: np.ndarray  # (parameters,) bool
     _acts: np.ndarray  # (modules, 6): see _ACT_FIELDS
+    _order: np.ndarray  # indices of the modules in the order they first ran
     _updates: np.ndarray  # (parameters,): update-to-data ratio, NaN where not measured
     _histograms: np.ndarray | None  # (parameters, bins) counts of log10|grad|
     _monitor: GradientMonitor
@@ -142,35 +160,47 @@ class StepRecord:
         loss = "None" if self.loss is None else f"{self.loss:.4g}"
         return (
             f"StepRecord(step={self.step}, loss={loss}, global_norm={self.global_norm:.4g}, "
-            f"{len(self._grads)} parameters, {int(np.sum(~np.isnan(self._acts[:, 0])))} modules)"
+            f"{int(self._has_grad.sum())} gradients, {len(self._order)} modules ran)"
         )
+
+    def parameter_order(self) -> list[str]:
+        """Parameter names from input to output: in the order their modules ran at this step
+        (parameters of modules that did not run come last, in definition order)."""
+        monitor = self._monitor
+        position = {int(module): rank for rank, module in enumerate(self._order)}
+        last = len(position)
+        ranked = sorted(
+            range(len(monitor.parameter_names)),
+            key=lambda i: (position.get(monitor._param_module[i], last), i),
+        )
+        return [monitor.parameter_names[i] for i in ranked]
 
     def gradient(self, name: str) -> GradStats | None:
         """Gradient statistics of parameter ``name``, or None if it had no gradient."""
-        return self._monitor._grad_stats(self._grads, self._monitor._param_index(name))
+        return self._monitor._grad_stats(self, self._monitor._param_index(name))
 
     def gradients(self) -> dict[str, GradStats]:
-        """Gradient statistics of every parameter that had a gradient, in model order."""
+        """Gradient statistics of every parameter that had a gradient, input to output."""
         stats = {}
-        for i, name in enumerate(self._monitor.parameter_names):
-            row = self._monitor._grad_stats(self._grads, i)
+        for name in self.parameter_order():
+            row = self.gradient(name)
             if row is not None:
                 stats[name] = row
         return stats
 
     def activations(self) -> dict[str, ActivationStats]:
-        """Activation statistics of every module that ran, in model order."""
+        """Activation statistics of every module that ran, in the order they ran."""
         stats = {}
-        for i, name in enumerate(self._monitor.module_names):
-            row = self._monitor._act_stats(self._acts, i)
+        for i in self._order:
+            row = self._monitor._act_stats(self._acts, int(i))
             if row is not None:
-                stats[name] = row
+                stats[self._monitor.module_names[int(i)]] = row
         return stats
 
     def update_ratios(self) -> dict[str, float]:
-        """‖Δp‖ / ‖p‖ of every parameter the optimizer updated at this step."""
+        """‖Δp‖ / ‖p‖ of every parameter whose update was measured at this step."""
         names = self._monitor.parameter_names
-        return {n: float(r) for n, r in zip(names, self._updates, strict=True) if not np.isnan(r)}
+        return {n: float(r) for n, r in zip(names, self._updates, strict=True) if np.isfinite(r)}
 
     def histogram(self, name: str) -> np.ndarray | None:
         """Counts of log10|grad| of parameter ``name`` in the bins :attr:`HISTOGRAM_EDGES`."""
@@ -184,16 +214,18 @@ class Thresholds:
     """When :meth:`GradientMonitor.diagnose` raises a finding. Change them per model if needed.
 
     Attributes:
-        vanishing_ratio: gradient RMS of the first weight over that of the last weight
-            below this means the gradient vanishes on its way back.
+        vanishing_ratio: the mean |gradient| of the first weight matrix over that of the
+            last one (in forward order) below this means the gradient vanishes on its way
+            back.
         exploding_ratio: that ratio above this means it explodes on its way back.
-        exploding_norm: a global gradient norm above this is called exploding (for losses
-            of order 1; scale it with your loss).
+        exploding_norm: a global gradient norm above this is called exploding. Set for
+            losses averaged over the batch; scale it for a summed loss.
         dead_fraction: a ReLU layer with more than this fraction of dead units.
         saturated_fraction: a tanh or sigmoid layer with more than this fraction of
-            saturated outputs.
+            saturated outputs (the network's final output layer is not judged: confident
+            predictions saturate it on purpose).
         update_ratio_low, update_ratio_high: a typical update moves a weight by about
-            1e-3 of its size; the median ratio outside this range is reported.
+            1e-3 of its size; a median ratio outside this range is reported.
     """
 
     vanishing_ratio: float = 1e-3
@@ -204,11 +236,22 @@ class Thresholds:
     update_ratio_low: float = 1e-5
     update_ratio_high: float = 1e-1
 
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"Thresholds.{name} must be a positive number, got {value!r}.")
+        if not self.vanishing_ratio < 1 < self.exploding_ratio:
+            raise ValueError("Thresholds need vanishing_ratio < 1 < exploding_ratio.")
+        if not self.update_ratio_low < self.update_ratio_high:
+            raise ValueError("Thresholds need update_ratio_low < update_ratio_high.")
+        if self.dead_fraction > 1 or self.saturated_fraction > 1:
+            raise ValueError("dead_fraction and saturated_fraction are fractions, at most 1.")
+
 
 class Finding(NamedTuple):
     """One problem found by :meth:`GradientMonitor.diagnose`."""
 
-    kind: str  # "non-finite", "vanishing", "exploding", "dead", "saturated", "update-ratio"
+    kind: str  # non-finite, vanishing, zero-gradient, exploding, dead, saturated, update-ratio
     message: str
     value: float | None
 
@@ -255,6 +298,23 @@ def _activation_kind(module: nn.Module) -> str:
     return "other"
 
 
+def _inside_torch_func() -> bool:
+    """True inside torch.func transforms (vmap, grad, jacrev), where hooks must not write."""
+    peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
+    return peek is not None and peek() is not None
+
+
+def _watching() -> bool:
+    """Whether a forward pass should be summarised: a training pass, outside torch.func."""
+    return torch.is_grad_enabled() and not _inside_torch_func()
+
+
+def _require_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
 class GradientMonitor:
     """Record gradient and activation statistics of ``model`` every ``every`` steps.
 
@@ -262,10 +322,11 @@ class GradientMonitor:
         model: the network to watch.
         optimizer: give it to measure update-to-data ratios.
         every: record one step in this many (1 records every step).
-        update_every: measure update-to-data ratios on the recorded steps whose number is a
-            multiple of this. Each measurement copies the weights, which costs about as much
-            as a recorded step's gradient statistics; hence not on every recorded step.
-        activations: also summarise every leaf module's output.
+        update_every: measure update-to-data ratios on the steps whose number is a multiple
+            of this, if they are recorded (with the defaults: steps 0, 50, 100, ...). Each
+            measurement copies the weights, which costs about as much as a recorded step's
+            gradient statistics.
+        activations: also summarise the output of every module that runs.
         histograms: also keep a histogram of log10|grad| per parameter.
         max_records: keep at most this many records (the oldest are dropped).
 
@@ -293,67 +354,101 @@ class GradientMonitor:
             raise TypeError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}."
             )
-        named = list(model.named_parameters())  # shared (tied) parameters appear once
+        named = list(model.named_parameters())  # a shared (tied) parameter appears once
         if not named:
             raise ValueError("model has no parameters, so there are no gradients to monitor.")
+        if not any(p.requires_grad for _, p in named):
+            raise ValueError("every parameter of model is frozen (requires_grad=False).")
         self.model = model
         self.optimizer = optimizer
         self.every = require_int(every, "every", minimum=1)
         self.update_every = require_int(update_every, "update_every", minimum=1)
         self.max_records = require_int(max_records, "max_records", minimum=1)
-        self.record_activations = bool(activations)
-        self.record_histograms = bool(histograms)
+        self.record_activations = _require_bool(activations, "activations")
+        self.record_histograms = _require_bool(histograms, "histograms")
 
-        self.frozen = [name for name, p in named if not p.requires_grad]
-        trainable = [(name, p) for name, p in named if p.requires_grad]
-        if not trainable:
-            raise ValueError("every parameter of model is frozen (requires_grad=False).")
-        self.parameter_names = [name for name, _ in trainable]
-        self._params = [p for _, p in trainable]
-        self._index = {name: i for i, name in enumerate(self.parameter_names)}
+        self.parameter_names = [name for name, _ in named]
+        self._params = [p for _, p in named]
+        position = {id(p): i for i, p in enumerate(self._params)}
+        # Every name of a parameter finds it, the second name of a tied weight included.
+        self._index = {
+            name: position[id(p)] for name, p in model.named_parameters(remove_duplicate=False)
+        }
+        self._in_optimizer = np.ones(len(self._params), dtype=bool)
+        if optimizer is not None:
+            updated = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            self._in_optimizer = np.array([id(p) in updated for p in self._params])
+            if not self._in_optimizer.any():
+                raise ValueError(
+                    "optimizer updates none of model's parameters: is it another model's?"
+                )
+
+        modules = dict(model.named_modules())
         self.module_names = [
-            name for name, m in model.named_modules() if not any(True for _ in m.children())
+            name
+            for name, m in modules.items()
+            if not any(True for _ in m.children()) or any(True for _ in m.parameters(recurse=False))
         ]
-        self._modules = dict(model.named_modules())
-        self._device = self._params[0].device
+        self._modules = modules
+        module_index = {name: i for i, name in enumerate(self.module_names)}
+        self._param_module = [
+            module_index.get(name.rpartition(".")[0], len(self.module_names))
+            for name in self.parameter_names
+        ]
 
         self.history: deque[StepRecord] = deque(maxlen=self.max_records)
         self.nonfinite: NonFiniteEvent | None = None
         self._handles: list[Any] = []
         self._step = 0
-        self._recording = True  # step 0 is recorded
-        self._forward_seen = False
-        # What the forward hooks gather during one forward pass, written into buffers made
-        # once: many small tensors kept alive until step() would fragment the memory that
-        # the big activations reuse, and slow training. Per module: sum, sum of squares and
-        # flagged units of its output (on other than recorded steps only the sum, whose
-        # finiteness tells whether the output held a NaN or Inf); count, units and calls;
-        # and the order in which the modules first ran.
-        self._sums = torch.zeros(len(self.module_names), 3, device=self._device)
+        self._recording = True
+        # What the hooks gather during one step, written into buffers made once: many small
+        # tensors kept alive until step() would fragment the memory that the activations
+        # reuse, and slow training. Per module: sum, sum of squares and flagged units of its
+        # output (outside recorded steps only the sum, whose finiteness tells whether the
+        # output held a NaN or Inf); count, units and calls; the order in which modules
+        # first ran; the sum of the model's input.
+        device = self._params[0].device
+        self._sums = torch.zeros(len(self.module_names), 3, device=device)
+        self._input_sum = torch.zeros((), device=device)
         self._counts = [[0, 0, 0] for _ in self.module_names]
         self._order: list[int] = []
-        # The weights before an optimizer step, to measure the update: allocated once, on
-        # the first measurement, and reused while attached.
+        self._forward_seen = False
+        # The weights before an optimizer step, to measure the update: allocated on the
+        # first measurement, reused while attached.
         self._weights_before: list[torch.Tensor] | None = None
-        self._measuring_update: int | None = None  # the step whose update is being measured
+        self._measuring_update: int | None = None
         self._pending_updates: np.ndarray | None = None
-        self._update_target: int | None = None
+        self._scratch: dict[Any, torch.Tensor] = {}  # reused working memory, see _gradient_table
 
     # ----------------------------------------------------------------- attaching
     @property
     def attached(self) -> bool:
         return bool(self._handles)
 
+    @property
+    def frozen(self) -> list[str]:
+        """Names of the parameters that do not require a gradient right now."""
+        return [
+            n
+            for n, p in zip(self.parameter_names, self._params, strict=True)
+            if not p.requires_grad
+        ]
+
+    @property
+    def recording(self) -> bool:
+        """Whether the step in progress will be recorded."""
+        return self._recording
+
     def attach(self) -> GradientMonitor:
         """Add the hooks. Returns the monitor, so ``monitor = GradientMonitor(m).attach()``."""
         if self.attached:
             raise RuntimeError("this monitor is already attached; call detach() first.")
         self._recording = self._step % self.every == 0
-        self._handles.append(self.model.register_forward_pre_hook(self._on_model_forward))
+        self._clear_step()
+        self._handles.append(self.model.register_forward_pre_hook(self._on_model_input))
         for i, name in enumerate(self.module_names):
             module = self._modules[name]
-            hook = self._make_forward_hook(i, module)
-            self._handles.append(module.register_forward_hook(hook))
+            self._handles.append(module.register_forward_hook(self._make_forward_hook(i, module)))
         if self.optimizer is not None:
             self._handles.append(self.optimizer.register_step_pre_hook(self._before_update))
             self._handles.append(self.optimizer.register_step_post_hook(self._after_update))
@@ -365,6 +460,7 @@ class GradientMonitor:
             handle.remove()
         self._handles.clear()
         self._weights_before = None
+        self._scratch.clear()
 
     def __enter__(self) -> GradientMonitor:
         return self.attach()
@@ -372,23 +468,14 @@ class GradientMonitor:
     def __exit__(self, *exc_info: object) -> None:
         self.detach()
 
-    # ------------------------------------------------------------------ recording
-    @property
-    def recording(self) -> bool:
-        """Whether the step in progress will be recorded."""
-        return self._recording
-
-    def _on_model_forward(self, module: nn.Module, args: Any) -> None:
-        """A new forward pass: forget what the hooks gathered in the previous one."""
-        self._sums.zero_()
-        for counts in self._counts:
-            counts[:] = (0, 0, 0)
-        self._order.clear()
-        self._forward_seen = True
+    # ------------------------------------------------------------------ the hooks
+    def _on_model_input(self, module: nn.Module, args: Any) -> None:
+        x = _first_tensor(args)
+        if _watching() and x is not None and x.is_floating_point():
+            self._input_sum.add_(x.detach().sum().to(self._input_sum.device))
 
     def _make_forward_hook(self, index: int, module: nn.Module):
         kind = _activation_kind(module)
-        # These map finite inputs to finite outputs: outside recorded steps, skip them.
         keeps_finite = isinstance(module, _KEEP_FINITE)
         counts = self._counts[index]
         row = self._sums[index]  # this module's sum, sum of squares and flagged units
@@ -396,8 +483,9 @@ class GradientMonitor:
 
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             out = _first_tensor(output)
-            if out is None or not out.is_floating_point():
+            if out is None or not out.is_floating_point() or not _watching():
                 return
+            self._forward_seen = True
             if counts[2] == 0:
                 self._order.append(index)
             counts[2] += 1
@@ -406,13 +494,13 @@ class GradientMonitor:
                 counts[0] += count
                 counts[1] += units
             elif not keeps_finite:
-                total.add_(out.detach().sum().to(total.device, non_blocking=True))
+                total.add_(out.detach().sum().to(total.device))
 
         return hook
 
     def _before_update(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        # Which step does this update belong to? If no forward pass happened since the last
-        # monitor.step(), step() was called before optimizer.step(): the previous step.
+        # Which step does this update belong to? If no training forward pass happened since
+        # the last monitor.step(), step() was called before optimizer.step(): the previous one.
         target = self._step if self._forward_seen else self._step - 1
         if target % self.update_every != 0:
             return
@@ -428,56 +516,60 @@ class GradientMonitor:
         if self._measuring_update is None:
             return
         with torch.no_grad():
-            ratios = torch.stack(
-                [
-                    torch.dist(before, p.detach()) / torch.linalg.vector_norm(before)
-                    for before, p in zip(self._weights_before, self._params, strict=True)
-                ]
-            )
-        ratios = ratios.double().cpu().numpy()
+            pairs = zip(self._weights_before, self._params, strict=True)
+            changes = torch.stack([torch.dist(before, p.detach()) for before, p in pairs])
+            sizes = torch.stack([torch.linalg.vector_norm(b) for b in self._weights_before])
+        changes, sizes = changes.double().cpu().numpy(), sizes.double().cpu().numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(sizes > 0, changes / sizes, np.nan)  # a zero weight has no ratio
+        ratios[~self._in_optimizer] = np.nan  # not this optimizer's to update
         if self._measuring_update == self._step:
             self._pending_updates = ratios
         elif self.history and self.history[-1].step == self._measuring_update:
             self.history[-1]._updates[:] = ratios
         self._measuring_update = None
 
+    # ------------------------------------------------------------------ stepping
     def step(self, loss: torch.Tensor | float | None = None) -> None:
         """Close the current training step (and record it, if it is one in ``every``).
 
         Call it after ``loss.backward()``. Passing ``loss`` lets the monitor catch a NaN or
-        Inf on every step, not only on recorded ones.
+        Inf in the loss on every step, not only on recorded ones.
         """
         if not self.attached:
             raise RuntimeError(
                 "the monitor is not attached: use `with GradientMonitor(model) as monitor:` "
                 "or call monitor.attach() before training."
             )
+        loss_value = _loss_value(loss)
         if not any(p.grad is not None for p in self._params):
             raise RuntimeError(
                 "no parameter has a gradient yet: call monitor.step() after loss.backward()."
             )
-        if isinstance(loss, torch.Tensor):
-            loss = loss.detach()
-        loss_value = None if loss is None else float(loss)
         record = None
         if self._recording:
             record = self._record(loss_value)
             self.history.append(record)
-        if self.nonfinite is None and (
-            (loss_value is not None and not math.isfinite(loss_value))
-            or (record is not None and not math.isfinite(record.global_norm))
-        ):
+        if self.nonfinite is None and self._something_nonfinite(loss_value, record):
             self._locate_nonfinite(loss_value)
-        self._pending_updates = None
-        self._forward_seen = False
+        self._clear_step()
         self._step += 1
         self._recording = self._step % self.every == 0
 
+    def _clear_step(self) -> None:
+        self._sums.zero_()
+        self._input_sum.zero_()
+        for counts in self._counts:
+            counts[:] = (0, 0, 0)
+        self._order.clear()
+        self._forward_seen = False
+        self._pending_updates = None
+
     def _record(self, loss: float | None) -> StepRecord:
-        present = [i for i, p in enumerate(self._params) if p.grad is not None]
-        grads = [self._params[i].grad.detach() for i in present]
+        has_grad = np.array([p.grad is not None for p in self._params])
+        present = np.flatnonzero(has_grad)
         raw = np.full((len(self._params), len(_GRAD_FIELDS)), np.nan)
-        raw[present] = _gradient_table(grads)
+        raw[present] = _gradient_table([self._params[i].grad for i in present], self._scratch)
         global_norm = float(np.sqrt(np.sum(raw[present, 0] ** 2)))
 
         acts = np.full((len(self.module_names), len(_ACT_FIELDS)), np.nan)
@@ -489,53 +581,76 @@ class GradientMonitor:
         histograms = None
         if self.record_histograms:
             histograms = np.zeros((len(self._params), len(self.HISTOGRAM_EDGES) - 1), np.int32)
+            grads = [self._params[i].grad for i in present]
             histograms[present] = _log_histograms(grads, self.HISTOGRAM_EDGES)
 
         updates = np.full(len(self._params), np.nan)
         if self._pending_updates is not None:
             updates[:] = self._pending_updates
-        return StepRecord(self._step, loss, global_norm, raw, acts, updates, histograms, self)
+        order = np.array(self._order, dtype=np.int64)
+        return StepRecord(
+            self._step, loss, global_norm, raw, has_grad, acts, order, updates, histograms, self
+        )
 
     # ------------------------------------------------------------------ non-finite
+    def _something_nonfinite(self, loss: float | None, record: StepRecord | None) -> bool:
+        if loss is not None and not math.isfinite(loss):
+            return True
+        if record is not None and not math.isfinite(record.global_norm):
+            return True
+        return not math.isfinite(self._sums[:, 0].sum().item() + self._input_sum.item())
+
     def _locate_nonfinite(self, loss: float | None) -> None:
-        step = self._step
+        self.nonfinite = self._find_nonfinite(self._step, loss)
+        warnings.warn(self.nonfinite.message, RuntimeWarning, stacklevel=3)
+
+    def _find_nonfinite(self, step: int, loss: float | None) -> NonFiniteEvent:
+        if not math.isfinite(self._input_sum.item()):
+            return NonFiniteEvent(
+                step,
+                "input",
+                None,
+                f"step {step}: the model's input already contains NaN or Inf: check the data.",
+            )
+        with torch.no_grad():
+            finite_weights = [bool(torch.isfinite(p).all()) for p in self._params]
+        if not all(finite_weights):
+            layer = self._nearest_output([i for i, ok in enumerate(finite_weights) if not ok])
+            return NonFiniteEvent(
+                step,
+                "weights",
+                layer,
+                f"step {step}: the weights of layer {layer!r} contain NaN or Inf: set that way, "
+                "or broken by an earlier update (a non-finite gradient, or a learning rate far "
+                "too large; record every step, every=1, to see when).",
+            )
         sums = self._sums[:, 0].tolist()
         for index in self._order:
-            if not math.isfinite(sums[index]):
+            module = self._modules[self.module_names[index]]
+            if not isinstance(module, _KEEP_FINITE) and not math.isfinite(sums[index]):
                 name = self.module_names[index]
-                kind = type(self._modules[name]).__name__
-                event = NonFiniteEvent(
+                return NonFiniteEvent(
                     step,
                     "forward",
                     name,
-                    f"step {step}: the output of layer {name!r} ({kind}) is the first to contain "
-                    "NaN or Inf in the forward pass.",
+                    f"step {step}: the output of layer {name!r} ({type(module).__name__}) is the "
+                    "first to contain NaN or Inf in the forward pass.",
                 )
-                break
-        else:
-            if loss is not None and not math.isfinite(loss):
-                event = NonFiniteEvent(
-                    step,
-                    "loss",
-                    None,
-                    f"step {step}: the loss is {loss}, although every layer's output was finite: "
-                    "look at the loss function (log of 0? division by 0?).",
-                )
-            else:
-                event = self._locate_nonfinite_gradient(step)
-        self.nonfinite = event
-        warnings.warn(event.message, RuntimeWarning, stacklevel=3)
-
-    def _locate_nonfinite_gradient(self, step: int) -> NonFiniteEvent:
-        order = {self.module_names[index]: i for i, index in enumerate(self._order)}
-        bad_layers = [
-            (order.get(layer, -1), layer or name)
-            for name, p in zip(self.parameter_names, self._params, strict=True)
+        if loss is not None and not math.isfinite(loss):
+            return NonFiniteEvent(
+                step,
+                "loss",
+                None,
+                f"step {step}: the loss is {loss} although every layer's output was finite: look "
+                "at the loss function (a log of 0? a division by 0?) and at the outputs' size "
+                "(large outputs overflow when squared).",
+            )
+        bad = [
+            i
+            for i, p in enumerate(self._params)
             if p.grad is not None and not bool(torch.isfinite(p.grad).all())
-            for layer in [name.rpartition(".")[0]]
         ]
-        # The layer that ran last in forward is the first that the gradient reaches.
-        _, layer = max(bad_layers, default=(-1, None))
+        layer = self._nearest_output(bad)
         return NonFiniteEvent(
             step,
             "backward",
@@ -543,6 +658,18 @@ class GradientMonitor:
             f"step {step}: every layer's output was finite, but in the backward pass the "
             f"gradient of layer {layer!r} is the first to contain NaN or Inf.",
         )
+
+    def _nearest_output(self, parameters: list[int]) -> str | None:
+        """Of these parameters' layers, the one that ran last in the forward pass (the first
+        one the gradient reaches), named by module; None if there are none."""
+        if not parameters:
+            return None
+        position = {module: rank for rank, module in enumerate(self._order)}
+        nearest = max(parameters, key=lambda i: (position.get(self._param_module[i], -1), i))
+        module = self._param_module[nearest]
+        if module < len(self.module_names) and self.module_names[module]:
+            return self.module_names[module]
+        return self.parameter_names[nearest]
 
     # ------------------------------------------------------------------ reading
     @property
@@ -559,17 +686,14 @@ class GradientMonitor:
         try:
             return self._index[name]
         except KeyError:
-            frozen = " (it is frozen)" if name in self.frozen else ""
             choices = ", ".join(self.parameter_names[:4])
-            raise KeyError(
-                f"no monitored parameter {name!r}{frozen}; names look like: {choices}, ..."
-            ) from None
+            raise KeyError(f"no parameter {name!r}; names look like: {choices}, ...") from None
 
-    def _grad_stats(self, raw: np.ndarray, i: int) -> GradStats | None:
-        if np.isnan(raw[i, 0]) and np.isnan(raw[i, 1]):
+    def _grad_stats(self, record: StepRecord, i: int) -> GradStats | None:
+        if not record._has_grad[i]:
             return None
         size = self._params[i].numel()
-        derived = _derive_gradient_stats(raw[i], np.asarray(size))
+        derived = _derive_gradient_stats(record._grads[i], np.asarray(size))
         return GradStats(*(float(derived[field]) for field in GradStats._fields[:-1]), size)
 
     def _act_stats(self, raw: np.ndarray, i: int) -> ActivationStats | None:
@@ -577,148 +701,194 @@ class GradientMonitor:
         if np.isnan(count) or count == 0:
             return None
         mean = total / count
-        std = math.sqrt(max(total_sq / count - mean**2, 0.0) * count / max(count - 1, 1))
+        with np.errstate(invalid="ignore", over="ignore"):  # a non-finite output gives NaN
+            variance = max(total_sq / count - mean**2, 0.0) * count / max(count - 1, 1)
+        std = math.sqrt(variance) if math.isfinite(variance) else math.nan
         kind = _activation_kind(self._modules[self.module_names[i]])
-        dead = float(flagged / units) if kind == "dead" else None
+        dead = float(flagged / units) if kind == "dead" and units > 0 else None
         saturated = float(flagged / count) if kind in ("tanh", "sigmoid") else None
         return ActivationStats(float(mean), std, dead, saturated)
 
-    def series(self, statistic: str = "norm") -> tuple[np.ndarray, list[str], np.ndarray]:
-        """One gradient statistic over time: (steps, parameter names, values[step, parameter]).
+    def series(self, statistic: str = "mean_abs") -> tuple[np.ndarray, list[str], np.ndarray]:
+        """One statistic over time: (steps, parameter names, values[step, parameter]).
 
         ``statistic`` is a :class:`GradStats` field (``norm``, ``mean``, ``std``,
-        ``max_abs``, ``zero_fraction``), ``rms``, or ``update_ratio``.
+        ``max_abs``, ``mean_abs``, ``zero_fraction``), ``rms``, or ``update_ratio``.
+        Columns are in definition order; NaN marks a missing value.
         """
+        if statistic not in STATISTICS:
+            raise ValueError(
+                f"unknown statistic {statistic!r}; choose one of {', '.join(STATISTICS)}."
+            )
         if not self.history:
             raise ValueError(_NO_RECORDS)
         records = list(self.history)
         steps = np.array([r.step for r in records])
         if statistic == "update_ratio":
             return steps, list(self.parameter_names), np.stack([r._updates for r in records])
-        if statistic not in (*GradStats._fields, "rms"):
-            raise ValueError(
-                f"unknown statistic {statistic!r}; choose one of "
-                f"{', '.join((*GradStats._fields[:-1], 'rms', 'update_ratio'))}."
-            )
         sizes = np.array([p.numel() for p in self._params])
         derived = _derive_gradient_stats(np.stack([r._grads for r in records]), sizes)
-        return steps, list(self.parameter_names), derived[statistic]
+        values = np.where(np.stack([r._has_grad for r in records]), derived[statistic], np.nan)
+        return steps, list(self.parameter_names), values
 
     # ------------------------------------------------------------------ diagnosis
     def diagnose(self, thresholds: Thresholds | None = None) -> Diagnosis:
         """Plain-language findings about the latest recorded step (see :class:`Thresholds`)."""
+        if thresholds is not None and not isinstance(thresholds, Thresholds):
+            raise TypeError(
+                "thresholds must be a Thresholds, e.g. Thresholds(dead_fraction=0.5), "
+                f"got {thresholds!r}."
+            )
         limits = thresholds or Thresholds()
         record = self.latest
         findings = Diagnosis()
         if self.nonfinite is not None:
             findings.append(Finding("non-finite", self.nonfinite.message, None))
-
-        # "Layers" here are the weight matrices and kernels (2+ dims): biases and norm scales
-        # are left out of the first-versus-last comparison.
-        grads = record.gradients()
-        weights = [
-            (n, grads[n])
-            for n, p in zip(self.parameter_names, self._params, strict=True)
-            if n in grads and p.dim() >= 2
-        ]
-        if len(weights) >= 2 and math.isfinite(record.global_norm):
-            (first, g_first), (last, g_last) = weights[0], weights[-1]
-            if g_last.rms > 0:
-                ratio = g_first.rms / g_last.rms
-                if ratio < limits.vanishing_ratio:
-                    findings.append(
-                        Finding(
-                            "vanishing",
-                            f"the gradient reaching the first layer ({first}) is {ratio:.1e} times "
-                            f"that of the last layer ({last}): it vanishes on the way back "
-                            f"(threshold {limits.vanishing_ratio:.0e}).",
-                            ratio,
-                        )
-                    )
-                elif ratio > limits.exploding_ratio:
-                    findings.append(
-                        Finding(
-                            "exploding",
-                            f"the gradient reaching the first layer ({first}) is {ratio:.1e} times "
-                            f"that of the last layer ({last}): it grows on the way back "
-                            f"(threshold {limits.exploding_ratio:.0e}).",
-                            ratio,
-                        )
-                    )
+        findings += self._diagnose_depth(record, limits)
         if math.isfinite(record.global_norm) and record.global_norm > limits.exploding_norm:
             findings.append(
                 Finding(
                     "exploding",
                     f"the global gradient norm is {record.global_norm:.1e} "
-                    f"(threshold {limits.exploding_norm:.0e}).",
+                    f"(threshold {limits.exploding_norm:.0e}, for a loss averaged over the batch).",
                     record.global_norm,
                 )
             )
+        findings += self._diagnose_units(record, limits)
+        findings += self._diagnose_updates(limits)
+        return findings
 
-        for name, stats in record.activations().items():
-            if stats.dead_fraction is not None and stats.dead_fraction > limits.dead_fraction:
+    def _diagnose_depth(self, record: StepRecord, limits: Thresholds) -> list[Finding]:
+        """Compare the first and the last weight matrix, in forward order."""
+        if not math.isfinite(record.global_norm):
+            return []
+        grads = record.gradients()
+        weights = [(n, grads[n]) for n in grads if self._params[self._index[n]].dim() >= 2]
+        if len(weights) < 2 or weights[-1][1].mean_abs == 0:
+            return []
+        (first, g_first), (last, g_last) = weights[0], weights[-1]
+        ratio = g_first.mean_abs / g_last.mean_abs
+        where = (
+            f"the first layer ({first}) gets {ratio:.1e} times the gradient of the last ({last})"
+        )
+        if ratio == 0:
+            return [
+                Finding(
+                    "zero-gradient",
+                    f"{where}: exactly zero. A dead layer, or a layer whose weights are all zero, "
+                    "blocks every gradient on the way back.",
+                    ratio,
+                )
+            ]
+        if ratio < limits.vanishing_ratio:
+            return [
+                Finding(
+                    "vanishing",
+                    f"{where}: the gradient vanishes on the way back "
+                    f"(threshold {limits.vanishing_ratio:.0e}).",
+                    ratio,
+                )
+            ]
+        if ratio > limits.exploding_ratio:
+            return [
+                Finding(
+                    "exploding",
+                    f"{where}: the gradient grows on the way back "
+                    f"(threshold {limits.exploding_ratio:.0e}).",
+                    ratio,
+                )
+            ]
+        return []
+
+    def _diagnose_units(self, record: StepRecord, limits: Thresholds) -> list[Finding]:
+        findings = []
+        activations = record.activations()
+        output_layer = next(reversed(activations), None)  # saturating on purpose, if at all
+        for name, stats in activations.items():
+            dead = stats.dead_fraction
+            if dead is not None and dead > limits.dead_fraction:
                 findings.append(
                     Finding(
                         "dead",
-                        f"{stats.dead_fraction:.0%} of the units of {name} are dead (zero for "
-                        "every example in the batch): no gradient flows through them.",
-                        stats.dead_fraction,
+                        f"{dead:.0%} of the units of layer {name} are dead (zero for every example "
+                        "in the batch): no gradient flows through them.",
+                        dead,
                     )
                 )
             saturated = stats.saturated_fraction
-            if saturated is not None and saturated > limits.saturated_fraction:
+            if (
+                saturated is not None
+                and saturated > limits.saturated_fraction
+                and name != output_layer
+            ):
                 findings.append(
                     Finding(
                         "saturated",
-                        f"{saturated:.0%} of the outputs of {name} are saturated (within 0.01 of "
-                        "the limits), where the derivative is nearly 0.",
+                        f"{saturated:.0%} of the outputs of layer {name} are saturated "
+                        "(within 0.01 of the limits), where the derivative is nearly 0.",
                         saturated,
-                    )
-                )
-
-        measured = next((r for r in reversed(self.history) if r.update_ratios()), record)
-        ratios = list(measured.update_ratios().values())
-        if ratios:
-            median = float(np.median(ratios))
-            if median < limits.update_ratio_low or median > limits.update_ratio_high:
-                size = (
-                    "small: learning barely moves the weights"
-                    if median < limits.update_ratio_low
-                    else "large: each step changes the weights a lot"
-                )
-                findings.append(
-                    Finding(
-                        "update-ratio",
-                        f"the median update-to-data ratio is {median:.1e}, far from about 1e-3; "
-                        f"updates are too {size}.",
-                        median,
                     )
                 )
         return findings
 
+    def _diagnose_updates(self, limits: Thresholds) -> list[Finding]:
+        measured = next((r for r in reversed(self.history) if r.update_ratios()), None)
+        if measured is None:
+            return []
+        median = float(np.median(list(measured.update_ratios().values())))
+        if limits.update_ratio_low <= median <= limits.update_ratio_high:
+            return []
+        size = (
+            "small: learning barely moves the weights"
+            if median < limits.update_ratio_low
+            else "large: each step changes the weights a lot"
+        )
+        return [
+            Finding(
+                "update-ratio",
+                f"at step {measured.step} the median update-to-data ratio is {median:.1e}, "
+                f"far from about 1e-3; updates are too {size}.",
+                median,
+            )
+        ]
+
     def report(self) -> str:
-        """A table of the latest record: one line per parameter, then the diagnosis."""
+        """The latest record as a table, a line per parameter (input first), then the diagnosis."""
         record = self.latest
         lines = [f"step {record.step}: global gradient norm {record.global_norm:.3e}"]
         lines.append(f"{'parameter':<24}{'norm':>11}{'mean|g|':>11}{'max|g|':>11}{'zeros':>8}")
-        stats = record.gradients()
-        for name in self.parameter_names:
-            if name in stats:
-                s = stats[name]
+        frozen = set(self.frozen)
+        for name in record.parameter_order():
+            stats = record.gradient(name)
+            if stats is not None:
                 lines.append(
-                    f"{name:<24}{s.norm:>11.3e}{s.mean_abs:>11.3e}{s.max_abs:>11.3e}"
-                    f"{s.zero_fraction:>8.1%}"
+                    f"{name:<24}{stats.norm:>11.3e}{stats.mean_abs:>11.3e}{stats.max_abs:>11.3e}"
+                    f"{stats.zero_fraction:>8.1%}"
                 )
             else:
-                lines.append(f"{name:<24}{'no gradient':>11}")
-        lines += [f"{name:<24}{'frozen':>11}" for name in self.frozen]
+                lines.append(f"{name:<24}{'frozen' if name in frozen else 'no gradient':>11}")
         lines.append(str(self.diagnose()))
         return "\n".join(lines)
 
 
+def _loss_value(loss: object) -> float | None:
+    if loss is None:
+        return None
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise ValueError(
+                "step(loss) takes the loss, a single number; "
+                f"got a tensor of shape {tuple(loss.shape)}."
+            )
+        return float(loss.detach())
+    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+        return float(loss)
+    raise TypeError(f"step(loss) takes a tensor or a number, got {type(loss).__name__}.")
+
+
 def _derive_gradient_stats(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
     """GradStats fields from the raw columns (see _GRAD_FIELDS), for any leading shape."""
-    norm, total, low, high, nonzero, abs_total = np.moveaxis(raw, -1, 0)
+    norm, total, max_abs, nonzero, abs_total = np.moveaxis(raw, -1, 0)
     mean = total / sizes
     # The unbiased std, as torch.std computes it (undefined, NaN, for a single number).
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -728,62 +898,61 @@ def _derive_gradient_stats(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.n
         "norm": norm,
         "mean": mean,
         "std": np.sqrt(variance),
-        "max_abs": np.maximum(np.abs(low), np.abs(high)),
+        "max_abs": max_abs,
         "mean_abs": abs_total / sizes,
         "zero_fraction": 1 - nonzero / sizes,
         "rms": norm / np.sqrt(sizes),
     }
 
 
-# ---------------------------------------------------------------------- batched kernels
-def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """L2 norms of many tensors at once (grouped by device and dtype for the foreach kernel)."""
-    return list(torch._foreach_norm(tensors)) if tensors else []
+# ---------------------------------------------------------------------- kernels
+def _gradient_table(grads: list[torch.Tensor], scratch: dict[Any, torch.Tensor]) -> np.ndarray:
+    """Per tensor: norm, sum, max |g|, nonzero count and sum of |g|, in one transfer.
 
-
-_INT_VIEWS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def _gradient_table(grads: list[torch.Tensor]) -> np.ndarray:
-    """Per tensor: norm, sum, min, max, nonzero count and sum of |g|, in one transfer to the CPU.
-
-    Gradients are read from memory once: the first reduction of each tensor brings it into
-    the cache, and the others run on the cached copy. Counting nonzeros on the integer view
-    of the bits is many times faster on a CPU than on the floats: +0.0 is the only float
-    whose bits are all 0. The other zero, -0.0, has the most negative integer as its bits,
-    so the integer minimum tells where to look for it.
+    Each gradient is read from memory once: its first reduction brings it into the cache,
+    and the others run on the cached copy; |g| goes into ``scratch``, a buffer reused from
+    step to step. Counting nonzeros on the integer view of the bits is many times faster on
+    a CPU than on the floats: +0.0 is the only float whose bits are all 0. The other zero,
+    -0.0, has the most negative integer as its bits, so the integer minimum tells where to
+    look for it. Half precision is summed in float32.
     """
-    rows = []
+    rows, flats = [], []
     for g in grads:
-        flat = g.reshape(-1)
+        flat = (g.to_dense() if g.is_sparse else g).detach().reshape(-1)
+        flats.append(flat)
         if flat.numel() == 0:
-            rows.append(torch.zeros(7, device=g.device))
+            rows.append(torch.zeros(6, device=g.device))
             continue
         bits = flat.view(_INT_VIEWS[flat.element_size()])
-        low, high = torch.aminmax(flat)
-        l1 = torch.linalg.vector_norm(flat, 1)
+        values = flat.float() if flat.element_size() < 4 else flat
+        magnitude = torch.abs(values, out=_scratch(scratch, values))
         columns = [
-            flat.sum(),
-            flat.dot(flat),
-            low,
-            high,
+            values.dot(values),
+            values.sum(),
+            magnitude.amax(),
             torch.count_nonzero(bits),
-            l1,
+            magnitude.sum(),
             bits.amin(),
         ]
         rows.append(torch.stack([c.float() for c in columns]))
     table = torch.stack(rows).double().cpu().numpy()
-    table[:, 1] = np.sqrt(table[:, 1])  # sum of squares -> norm
-    table[:, [0, 1]] = table[:, [1, 0]]  # columns: norm, sum, min, max, nonzero
-    for i in np.flatnonzero(table[:, 6] == _most_negative(grads)):
-        bits = grads[i].reshape(-1).view(_INT_VIEWS[grads[i].element_size()])
-        table[i, 4] -= int((bits == bits.amin()).sum())  # -0.0 is zero too
-    return table[:, :6]
+    table[:, 0] = np.sqrt(table[:, 0])  # sum of squares -> norm
+    most_negative = np.array([-(2.0 ** (8 * f.element_size() - 1)) for f in flats])
+    for i in np.flatnonzero(table[:, 5] == most_negative):
+        bits = flats[i].view(_INT_VIEWS[flats[i].element_size()])
+        table[i, 3] -= int((bits == bits.amin()).sum())  # -0.0 is zero too
+    for i in np.flatnonzero(table[:, 0] < table[:, 2]):  # squares underflowed: tiny gradients
+        table[i, 0] = torch.linalg.vector_norm(flats[i].double()).item()
+    return table[:, :5]
 
 
-def _most_negative(grads: list[torch.Tensor]) -> np.ndarray:
-    """The most negative integer of each tensor's integer view: the bits of -0.0."""
-    return np.array([-(2.0 ** (8 * g.element_size() - 1)) for g in grads])
+def _scratch(buffers: dict[Any, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """A reusable buffer shaped like ``like`` (grown when needed, one per dtype and device)."""
+    key = (like.dtype, like.device)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.numel() < like.numel():
+        buffer = buffers[key] = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
+    return buffer[: like.numel()]
 
 
 def _summarise_activation(out: torch.Tensor, kind: str, row: torch.Tensor) -> tuple[int, int]:
@@ -797,23 +966,22 @@ def _summarise_activation(out: torch.Tensor, kind: str, row: torch.Tensor) -> tu
         x = x.float()
     flat = x.reshape(-1)
     units = flat.numel()
+    flagged = None
     if kind == "dead":
-        batch_max = x.amax(dim=0) if x.dim() > 1 else x
-        flagged = (batch_max <= 0).sum(dtype=x.dtype)
-        units = batch_max.numel()
+        units = 0  # no verdict for a batch too small to tell dead from merely off
+        if x.dim() > 1 and x.shape[0] >= MIN_BATCH_FOR_DEAD:
+            batch_max = x.amax(dim=0)
+            flagged = (batch_max <= 0).sum(dtype=x.dtype)
+            units = batch_max.numel()
     elif kind == "tanh":
         flagged = (flat.abs() > TANH_SATURATION).sum(dtype=x.dtype)
     elif kind == "sigmoid":
         flagged = ((flat < SIGMOID_SATURATION) | (flat > 1 - SIGMOID_SATURATION)).sum(dtype=x.dtype)
-    else:
-        flagged = None
     if flagged is None:
         stats, target = torch.stack([flat.sum(), flat.dot(flat)]), row[:2]
     else:
         stats, target = torch.stack([flat.sum(), flat.dot(flat), flagged]), row
-    if stats.dtype != row.dtype or stats.device != row.device:
-        stats = stats.to(row.device, row.dtype)
-    target.add_(stats)
+    target.add_(stats.to(row.device, row.dtype))
     return flat.numel(), units
 
 
@@ -822,6 +990,48 @@ def _log_histograms(grads: list[torch.Tensor], edges: np.ndarray) -> np.ndarray:
     low, high, bins = float(edges[0]), float(edges[-1]), len(edges) - 1
     rows = []
     for g in grads:
-        magnitude = g.detach().abs().float()  # one temporary per tensor, then in place
+        magnitude = (g.to_dense() if g.is_sparse else g).detach().abs().float()
         rows.append(torch.histc(magnitude.clamp_min_(1e-30).log10_(), bins=bins, min=low, max=high))
     return torch.stack(rows).cpu().numpy().astype(np.int32)
+
+
+def output_gradient_norms(
+    model: nn.Sequential, inputs: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
+) -> dict[str, float]:
+    """‖dL/dh‖ for the output h of every layer of a Sequential model, for one batch.
+
+    This is the gradient as it travels back *between* layers (the "δ" of backpropagation),
+    where :class:`GradientMonitor` sees the gradients of the weights. The parameters'
+    ``.grad`` are left untouched. Use a float64 model (``model.double()``) for deep
+    networks: these norms underflow float32 after a few dozen sigmoid layers.
+
+    >>> model = nn.Sequential(nn.Linear(3, 3), nn.Sigmoid(), nn.Linear(3, 1))
+    >>> norms = output_gradient_norms(model, torch.randn(4, 3), lambda out: out.sum())
+    >>> list(norms)
+    ['0', '1', '2']
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"model must be an nn.Sequential (a plain stack of layers), got {type(model).__name__}."
+        )
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}.")
+    if any(getattr(layer, "inplace", False) for layer in model):
+        raise ValueError(
+            "an in-place layer (inplace=True) overwrites the output of the layer before it; "
+            "build the model without in-place layers to measure every layer's gradient."
+        )
+    outputs = []
+    h = inputs
+    for layer in model:
+        h = layer(h)
+        outputs.append(h)
+    loss = loss_fn(h)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError("loss_fn must return a single-number tensor, e.g. out.pow(2).mean().")
+    grads = torch.autograd.grad(loss, outputs, allow_unused=True)
+    names = [name for name, _ in model.named_children()]
+    return {
+        name: float("nan") if grad is None else grad.norm().item()
+        for name, grad in zip(names, grads, strict=True)
+    }

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from ._checks import require_int
 from .gradflow import GradientMonitor, StepRecord
 from .plotting import new_figure, new_grid
 
@@ -51,13 +52,9 @@ def _record_at(monitor: GradientMonitor, step: int | None) -> StepRecord:
     raise ValueError(f"step {step} was not recorded; recorded steps: {recorded[:5]}...")
 
 
-def _chosen(monitor: GradientMonitor, include_biases: bool) -> list[int]:
-    """Indices of the parameters to draw: all of them, or all but the biases."""
-    return [
-        i
-        for i, name in enumerate(monitor.parameter_names)
-        if include_biases or "bias" not in name.rpartition(".")[2]
-    ]
+def _chosen(names: list[str], include_biases: bool) -> list[str]:
+    """The parameters to draw: all of them, or all but the biases."""
+    return [name for name in names if include_biases or "bias" not in name.rpartition(".")[2]]
 
 
 def _layer_ticks(ax: Axes, names: list[str], *, axis: str = "x", offset: float = 0.0) -> None:
@@ -86,8 +83,8 @@ def plot_gradient_flow(
     monitor = _check_monitor(monitor)
     record = _record_at(monitor, step)
     stats = record.gradients()
-    names = [monitor.parameter_names[i] for i in _chosen(monitor, include_biases)]
-    shown = [n for n in names if n in stats and stats[n].norm > 0]
+    names = _chosen(record.parameter_order(), include_biases)
+    shown = [n for n in names if n in stats and stats[n].mean_abs > 0]
     if not shown:
         raise ValueError(f"no parameter had a non-zero gradient at step {record.step}.")
     positions = np.arange(len(shown))
@@ -118,13 +115,13 @@ def plot_gradient_flow(
 
 
 def plot_gradient_heatmap(
-    monitor: GradientMonitor, *, statistic: str = "rms", include_biases: bool = False
+    monitor: GradientMonitor, *, statistic: str = "mean_abs", include_biases: bool = False
 ) -> Figure:
     """One gradient statistic for every layer (rows) and recorded step (columns), log colours."""
     monitor = _check_monitor(monitor)
     steps, names, values = monitor.series(statistic)
-    chosen = _chosen(monitor, include_biases)
-    grid = values[:, chosen].T
+    chosen = _chosen(monitor.latest.parameter_order(), include_biases)
+    grid = values[:, [names.index(n) for n in chosen]].T
     positive = grid[np.isfinite(grid) & (grid > 0)]
     if positive.size == 0:
         raise ValueError(f"no positive values of {statistic!r} were recorded, nothing to draw.")
@@ -146,7 +143,7 @@ def plot_gradient_heatmap(
     ax.invert_yaxis()
     ticks = np.arange(len(steps))[:: max(1, len(steps) // 10)]
     ax.set_xticks(ticks + 0.5, [str(steps[i]) for i in ticks])
-    _layer_ticks(ax, [names[i] for i in chosen], axis="y", offset=0.5)
+    _layer_ticks(ax, chosen, axis="y", offset=0.5)
     fig.colorbar(image, ax=ax, label=f"{statistic} (log scale)")
     return fig
 
@@ -155,11 +152,13 @@ def plot_update_ratios(monitor: GradientMonitor, *, include_biases: bool = False
     """‖Δp‖ / ‖p‖ of each layer over training, with the 1e-3 rule of thumb as a guide line."""
     monitor = _check_monitor(monitor)
     steps, names, ratios = monitor.series("update_ratio")
-    chosen = [i for i in _chosen(monitor, include_biases) if np.any(ratios[:, i] > 0)]
+    order = _chosen(monitor.latest.parameter_order(), include_biases)
+    chosen = [names.index(n) for n in order if np.any(ratios[:, names.index(n)] > 0)]
     if not chosen:
         raise ValueError(
             "no update-to-data ratios were recorded: give the monitor your optimizer, "
-            "GradientMonitor(model, optimizer=optimizer)."
+            "GradientMonitor(model, optimizer=optimizer), and record steps that are multiples "
+            "of its update_every."
         )
     fig, ax = new_figure(
         title="Update-to-data ratio per layer",
@@ -170,7 +169,9 @@ def plot_update_ratios(monitor: GradientMonitor, *, include_biases: bool = False
     colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(chosen)))
     labelled = {chosen[0], chosen[len(chosen) // 2], chosen[-1]}
     for colour, i in zip(colours, chosen, strict=True):
-        ax.plot(steps, ratios[:, i], color=colour, label=names[i] if i in labelled else None)
+        measured = np.isfinite(ratios[:, i]) & (ratios[:, i] > 0)  # only the measured steps
+        label = names[i] if i in labelled else None
+        ax.plot(steps[measured], ratios[measured, i], "o-", color=colour, markersize=3, label=label)
     ax.axhline(1e-3, color="black", linestyle="--", linewidth=1, label="1e-3 rule of thumb")
     ax.legend(title="layer", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
@@ -189,10 +190,11 @@ def plot_gradient_histograms(
     to the next is a gradient vanishing on its way back.
     """
     monitor = _check_monitor(monitor)
+    max_layers = require_int(max_layers, "max_layers", minimum=1)
     if not monitor.record_histograms:
         raise ValueError("histograms were not recorded: use GradientMonitor(..., histograms=True).")
     record = _record_at(monitor, step)
-    chosen = _chosen(monitor, include_biases)
+    chosen = _chosen(record.parameter_order(), include_biases)
     spread = np.unique(np.linspace(0, len(chosen) - 1, max_layers).round().astype(int))
     picks = [chosen[i] for i in spread]
     edges = monitor.HISTOGRAM_EDGES
@@ -204,8 +206,7 @@ def plot_gradient_histograms(
         title=f"Gradient magnitudes per layer at step {record.step} (input first)",
         figsize=(2.6 * columns, 1.9 * rows + 0.6),
     )
-    for ax, i in zip(axes.flat, picks, strict=False):
-        name = monitor.parameter_names[i]
+    for ax, name in zip(axes.flat, picks, strict=False):
         counts = record.histogram(name)
         ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="tab:blue")
         ax.set_title(name, fontsize=9)

@@ -102,8 +102,8 @@ def test_findings_carry_the_numbers():
     diagnosis = diagnose_after(mlp(20, 64, activation="sigmoid"), 1)
     (vanishing,) = [f for f in diagnosis if f.kind == "vanishing"]
     assert vanishing.value < 1e-10
-    assert "the gradient reaching the first layer (0.weight) is" in vanishing.message
-    assert "times that of the last layer (40.weight)" in vanishing.message
+    assert "the first layer (0.weight) gets" in vanishing.message
+    assert "times the gradient of the last (40.weight)" in vanishing.message
 
 
 def test_a_learning_rate_that_is_far_too_large_is_reported():

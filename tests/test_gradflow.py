@@ -202,10 +202,20 @@ def test_frozen_parameters_are_reported_not_measured():
     with GradientMonitor(model, every=1) as monitor:
         train(model, monitor, steps=1)
     assert monitor.frozen == ["0.weight"]
-    assert "0.weight" not in monitor.parameter_names
-    assert "frozen" in monitor.report()
-    with pytest.raises(KeyError, match="it is frozen"):
-        monitor.latest.gradient("0.weight")
+    assert monitor.latest.gradient("0.weight") is None
+    assert "0.weight" not in monitor.latest.gradients()
+    assert "0.weight                     frozen" in monitor.report()
+
+
+def test_a_parameter_unfrozen_after_construction_is_measured():
+    model = mlp(3, 8)
+    model[0].weight.requires_grad_(False)
+    monitor = GradientMonitor(model, every=1)
+    model[0].weight.requires_grad_(True)
+    with monitor:
+        train(model, monitor, steps=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.0))
+    total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf)
+    assert monitor.latest.global_norm == pytest.approx(total.item(), rel=1e-6)
 
 
 def test_tied_weights_are_counted_once():
@@ -356,7 +366,7 @@ def test_misuse_gets_a_clear_error():
         train(model, monitor, steps=1)
         with pytest.raises(ValueError, match="unknown statistic"):
             monitor.series("median")
-        with pytest.raises(KeyError, match="no monitored parameter"):
+        with pytest.raises(KeyError, match="no parameter 'nope'"):
             monitor.latest.gradient("nope")
 
 

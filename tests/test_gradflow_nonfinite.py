@@ -25,15 +25,40 @@ def run(model, loss_fn, *, steps=1, every=1):
     return monitor
 
 
-def test_forward_nan_names_the_first_layer_that_produced_it():
+def test_forward_overflow_names_the_first_layer_that_produced_it():
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
     with torch.no_grad():
-        model[2].weight[0, 0] = float("inf")
+        model[2].weight.fill_(1e38)  # finite weights, but their sums overflow to inf
     with pytest.warns(RuntimeWarning, match="layer '2' \\(Linear\\) is the first"):
         monitor = run(model, lambda out: out.mean())
     event = monitor.nonfinite
     assert (event.step, event.phase, event.layer) == (0, "forward", "2")
     assert monitor.diagnose().kinds() >= {"non-finite"}
+
+
+def test_non_finite_weights_are_named_as_such():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torch.no_grad():
+        model[2].weight[0, 0] = float("inf")
+        model[4].weight[0, 0] = float("nan")
+    with pytest.warns(RuntimeWarning, match="weights of layer '4'"):
+        monitor = run(model, lambda out: out.mean())
+    assert monitor.nonfinite[:3] == (0, "weights", "4")  # the one nearest the output
+
+
+def test_a_nan_only_in_backward_between_recorded_steps_is_traced_to_the_weights():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), RootOfZero(), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with GradientMonitor(model, every=100) as monitor, pytest.warns(RuntimeWarning):
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = model(torch.randn(16, 8)).mean()
+            loss.backward()
+            optimizer.step()  # step 0 is recorded; the NaN gradient then breaks layer 0
+            monitor.step(loss)
+    assert monitor.nonfinite.phase in ("backward", "weights")
+    assert monitor.nonfinite.layer == "0"
 
 
 def test_backward_nan_names_the_layer_nearest_the_loss():
@@ -64,7 +89,7 @@ def test_passing_the_loss_catches_nan_between_recorded_steps():
             loss = model(inputs).pow(2).mean()
             loss.backward()
             monitor.step(loss)
-    assert monitor.nonfinite[:3] == (3, "forward", "0")
+    assert monitor.nonfinite[:3] == (3, "input", None)
 
 
 def test_only_the_first_event_is_kept_and_warned():
