@@ -13,7 +13,7 @@ wrong answer says what differs, and nothing a learner writes can stop "Run All".
 >>> square.check(lambda x: x * x)
 ✓ Correct: Square a tensor.
 >>> square.check(lambda x: x + x)
-✗ Not yet: with x=tensor([1., 2.]), values differ at index (0,): you returned 2, expected 1.
+✗ Not yet: values differ at index (0,): you returned 2, expected 1, for x=a tensor of shape (2,).
 """
 
 from __future__ import annotations
@@ -57,10 +57,28 @@ def _to_tensor(value: Any) -> torch.Tensor | None:
 
 
 def _short(value: Any) -> str:
+    """A short description of a value: numbers in full, tensors and lists by their shape."""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, torch.Tensor):
+        return (
+            f"{value.item():.6g}"
+            if value.numel() == 1
+            else f"a tensor of shape {tuple(value.shape)}"
+        )
+    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+        return f"a list of {len(value)} tensors"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _two_numbers(a: float, b: float) -> tuple[str, str]:
+    """Format two different numbers with enough digits to see that they differ."""
+    for digits in (6, 10, 17):
+        left, right = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if left != right:
+            break
+    return left, right
 
 
 def compare(
@@ -100,6 +118,8 @@ def compare(
         return f"{label}shape {tuple(got.shape)} but expected shape {tuple(want.shape)}"
     if want.is_floating_point() and not (got.is_floating_point() or got.is_complex()):
         return f"{label}dtype {got.dtype} but expected a floating-point result"
+    if got.is_floating_point():  # a float32 answer is judged at float32's precision
+        rtol = max(rtol, 10 * torch.finfo(got.dtype).eps)
     got = got.to(torch.float64).reshape(want.shape)
     want = want.to(torch.float64)
     close = torch.isclose(got, want, rtol=rtol, atol=atol)
@@ -108,10 +128,8 @@ def compare(
     first = torch.nonzero(~close)[0]
     index = tuple(int(i) for i in first)
     where = f" at index {index}" if want.dim() else ""
-    return (
-        f"{label}values differ{where}: you returned {_short(got[index].item())}, "
-        f"expected {_short(want[index].item())}"
-    )
+    yours, expected = _two_numbers(got[index].item(), want[index].item())
+    return f"{label}values differ{where}: you returned {yours}, expected {expected}"
 
 
 def _describe(case: dict[str, Any]) -> str:
@@ -210,7 +228,7 @@ class Exercise:
                 )
             problem = self._compare(result, self.expected(**case))
             if problem:
-                return Outcome(FAILED, f"Not yet: with {_describe(case)}, {problem}.")
+                return Outcome(FAILED, f"Not yet: {problem}, for {_describe(case)}.")
         return Outcome(PASSED, f"Correct: {self.title}.")
 
     def _compare(self, result: Any, expected: Any) -> str | None:
@@ -226,7 +244,9 @@ class Exercise:
             return None
         for i, output in enumerate(self.output_names):
             problem = problem.replace(f"result[{i}]", output)
-        return f"{problem} (the answer is ({names}))"
+        if "values differ" in problem:
+            return problem
+        return f"{problem}; return ({names})"
 
     def check(self, answer: Callable[..., Any] | None) -> None:
         """Check your function and print what was found. Never raises."""
@@ -239,8 +259,11 @@ class Exercise:
         if isinstance(level, bool) or not isinstance(level, int) or level < 1:
             print(f"hint() takes a hint number from 1 to {len(self.hints)}, e.g. hint(2).")
             return
-        level = min(level, len(self.hints))
-        more = f"  (More help: hint({level + 1}).)" if level < len(self.hints) else ""
+        last = len(self.hints)
+        more = (
+            f"  (More help: hint({level + 1}).)" if level < last else "  (That is the last hint.)"
+        )
+        level = min(level, last)
         print(f"Hint {level}: {self.hints[level - 1]}{more}")
 
     def solution_function(self) -> Callable[..., Any] | None:

@@ -7,8 +7,9 @@ import torch
 
 def tanh_layer_jacobian(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     h = torch.tanh(W @ x + b)
-    # J = diag(1 - h²) · W. Multiplying by a diagonal matrix scales row i by (1 - h_i²),
-    # and broadcasting a column vector does exactly that without building the diagonal.
+    # J = diag(1 - h²) · W, which could be written torch.diag(1 - h**2) @ W. Multiplying by
+    # a diagonal matrix scales row i by (1 - h_i²); broadcasting a column vector does
+    # exactly that without building the m x m diagonal matrix.
     return (1 - h**2)[:, None] * W
     # A unit with |h_i| near 1 (saturated) zeroes its whole row: no gradient gets through it.
 
