@@ -1,5 +1,6 @@
 """The claims notebook 03 teaches about activation derivatives, asserted."""
 
+import itertools
 import math
 
 import pytest
@@ -32,7 +33,7 @@ def test_each_sigmoid_layer_shrinks_the_gradient_within_its_bound(seed):
     inputs, targets = torch.randn(256, 16).double(), torch.randn(256, 1).double()
     norms = output_gradient_norms(net, inputs, lambda out: nn.functional.mse_loss(out, targets))
     linear = [name for name in norms if isinstance(net[int(name)], nn.Linear)]
-    for lower, upper in zip(linear, linear[1:], strict=False):
+    for lower, upper in itertools.pairwise(linear):
         bound = torch.linalg.matrix_norm(net[int(upper)].weight, ord=2).item() / 4
         assert norms[lower] / norms[upper] <= bound
     assert norms[linear[0]] / norms[linear[-2]] < 1e-9
