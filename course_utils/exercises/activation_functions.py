@@ -26,7 +26,7 @@ def _gelu_expected(x: float) -> float:
 
 gelu_derivative = Exercise(
     name="gelu_derivative",
-    title="GELU'(x) = Φ(x) + x·φ(x), without autograd",
+    title="GELU's derivative, without autograd",
     cases=_gelu_cases,
     expected=_gelu_expected,
     hints=[
@@ -49,6 +49,10 @@ def _dead_cases() -> list[dict[str, torch.Tensor]]:
         z[:, :killed] = -z[:, :killed].abs() - 0.1  # these units are negative for every example
         z[0, killed:] = z[0, killed:].abs() + 0.1  # and these fire at least once
         cases.append({"pre_activations": z})
+    z = torch.randn(8, 4, generator=generator, dtype=torch.float64).abs() + 0.1
+    z[:, 0] = 0.0  # exactly 0 for every example: ReLU passes nothing, the unit is dead
+    z[:, 1] = -z[:, 1]
+    cases.append({"pre_activations": z})
     return cases
 
 

@@ -52,7 +52,7 @@ def _to_tensor(value: Any) -> torch.Tensor | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, Number):
-        return torch.tensor(value)
+        return torch.tensor(value, dtype=torch.float64 if isinstance(value, float) else None)
     return None
 
 
@@ -117,7 +117,10 @@ def compare(
     if got.shape != want.shape and not (got.numel() == want.numel() == 1):
         return f"{label}shape {tuple(got.shape)} but expected shape {tuple(want.shape)}"
     if want.is_floating_point() and not (got.is_floating_point() or got.is_complex()):
+        if got.numel() == 1:
+            return f"{label}you returned the whole number {got.item()}, but the answer is a float"
         return f"{label}dtype {got.dtype} but expected a floating-point result"
+    single_precision = got.is_floating_point() and got.dtype != torch.float64
     if got.is_floating_point():  # a float32 answer is judged at float32's precision
         rtol = max(rtol, 10 * torch.finfo(got.dtype).eps)
     got = got.to(torch.float64).reshape(want.shape)
@@ -129,7 +132,11 @@ def compare(
     index = tuple(int(i) for i in first)
     where = f" at index {index}" if want.dim() else ""
     yours, expected = _two_numbers(got[index].item(), want[index].item())
-    return f"{label}values differ{where}: you returned {yours}, expected {expected}"
+    precision = ""
+    near = abs(got[index].item() - want[index].item()) <= 0.1 * abs(want[index].item())
+    if single_precision and near:  # close, but not close enough: probably rounding
+        precision = " (your result is in float32: compute in float64, or with math, to match)"
+    return f"{label}values differ{where}: you returned {yours}, expected {expected}{precision}"
 
 
 def _describe(case: dict[str, Any]) -> str:

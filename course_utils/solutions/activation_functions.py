@@ -11,8 +11,9 @@ def gelu_derivative(x: float) -> float:
     cdf = 0.5 * (1 + math.erf(x / math.sqrt(2)))  # Φ(x)
     pdf = math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # φ(x) = Φ'(x)
     return cdf + x * pdf  # product rule on x·Φ(x)
-    # At x = √2 this peaks at about 1.13, above 1; for x < 0 the x·φ(x) term makes it
-    # negative (down to about -0.13 at x = -√2). Unlike ReLU, GELU never passes exactly 0.
+    # Differentiate once more: GELU''(x) = φ(x)(2 - x²), zero at x = ±√2. So the derivative
+    # peaks at x = √2 (about 1.13, above 1) and bottoms out at x = -√2 (about -0.13): below
+    # x ≈ -0.75 the negative x·φ(x) outweighs Φ(x). Far left it is tiny (about -4e-8 at -6).
 
 
 def dead_fraction(pre_activations: torch.Tensor) -> float:
