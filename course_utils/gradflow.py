@@ -231,7 +231,7 @@ class Thresholds:
     vanishing_ratio: float = 1e-3
     exploding_ratio: float = 1e3
     exploding_norm: float = 1e3
-    dead_fraction: float = 0.3
+    dead_fraction: float = 0.5
     saturated_fraction: float = 0.3
     update_ratio_low: float = 1e-5
     update_ratio_high: float = 1e-1
@@ -801,34 +801,44 @@ class GradientMonitor:
         return []
 
     def _diagnose_units(self, record: StepRecord, limits: Thresholds) -> list[Finding]:
-        findings = []
+        """One finding for dead units and one for saturated units, naming the worst layer."""
         activations = record.activations()
         output_layer = next(reversed(activations), None)  # saturating on purpose, if at all
-        for name, stats in activations.items():
-            dead = stats.dead_fraction
-            if dead is not None and dead > limits.dead_fraction:
-                findings.append(
-                    Finding(
-                        "dead",
-                        f"{dead:.0%} of the units of layer {name} are dead (zero for every example "
-                        "in the batch): no gradient flows through them.",
-                        dead,
-                    )
+        dead = {
+            name: s.dead_fraction
+            for name, s in activations.items()
+            if s.dead_fraction is not None and s.dead_fraction > limits.dead_fraction
+        }
+        saturated = {
+            name: s.saturated_fraction
+            for name, s in activations.items()
+            if s.saturated_fraction is not None
+            and s.saturated_fraction > limits.saturated_fraction
+            and name != output_layer
+        }
+        findings = []
+        if dead:
+            worst = max(dead, key=dead.get)
+            findings.append(
+                Finding(
+                    "dead",
+                    f"{_layers(dead)} more than {limits.dead_fraction:.0%} dead ReLU units (zero "
+                    f"for every example in the batch; worst: layer {worst}, {dead[worst]:.0%}): "
+                    "no gradient flows through a dead unit.",
+                    dead[worst],
                 )
-            saturated = stats.saturated_fraction
-            if (
-                saturated is not None
-                and saturated > limits.saturated_fraction
-                and name != output_layer
-            ):
-                findings.append(
-                    Finding(
-                        "saturated",
-                        f"{saturated:.0%} of the outputs of layer {name} are saturated "
-                        "(within 0.01 of the limits), where the derivative is nearly 0.",
-                        saturated,
-                    )
+            )
+        if saturated:
+            worst = max(saturated, key=saturated.get)
+            findings.append(
+                Finding(
+                    "saturated",
+                    f"{_layers(saturated)} more than {limits.saturated_fraction:.0%} saturated "
+                    f"outputs (within 0.01 of the limits; worst: layer {worst}, "
+                    f"{saturated[worst]:.0%}), where the derivative is nearly 0.",
+                    saturated[worst],
                 )
+            )
         return findings
 
     def _diagnose_updates(self, limits: Thresholds) -> list[Finding]:
@@ -869,6 +879,10 @@ class GradientMonitor:
                 lines.append(f"{name:<24}{'frozen' if name in frozen else 'no gradient':>11}")
         lines.append(str(self.diagnose()))
         return "\n".join(lines)
+
+
+def _layers(found: dict[str, float]) -> str:
+    return f"layer {next(iter(found))} has" if len(found) == 1 else f"{len(found)} layers have"
 
 
 def _loss_value(loss: object) -> float | None:

@@ -43,6 +43,12 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
 
 INITS = ("default", "xavier", "kaiming", "orthogonal")
 
+NORMS: dict[str | None, type[nn.Module] | None] = {
+    None: None,
+    "batchnorm": nn.BatchNorm1d,
+    "layernorm": nn.LayerNorm,
+}
+
 
 def init_linear(layer: nn.Linear, init: str | float, *, activation: str = "relu") -> None:
     """Initialise a Linear layer's weight in place.
@@ -82,11 +88,14 @@ def mlp(
     out_features: int = 1,
     init: str | float = "default",
     bias: float | None = None,
+    norm: str | None = None,
 ) -> nn.Sequential:
     """A multilayer perceptron: ``depth`` hidden layers of ``width`` units, then a linear output.
 
     ``init`` applies to the hidden layers (see :func:`init_linear`); ``bias``, if given,
-    fills every hidden bias with that value (a negative one kills ReLUs).
+    fills every hidden bias with that value (a negative one kills ReLUs); ``norm``
+    ("batchnorm" or "layernorm") puts a normalisation layer between each hidden Linear and
+    its activation.
 
     >>> len(mlp(depth=4, width=8))  # 4 × (Linear, ReLU) + output Linear
     9
@@ -99,6 +108,8 @@ def mlp(
         raise ValueError(
             f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATION_MODULES)}."
         )
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose None, 'batchnorm' or 'layernorm'.")
     layers: list[nn.Module] = []
     features = in_features
     for _ in range(depth):
@@ -106,7 +117,10 @@ def mlp(
         init_linear(linear, init, activation=activation)
         if bias is not None:
             nn.init.constant_(linear.bias, require_real(bias, "bias"))
-        layers += [linear, ACTIVATION_MODULES[activation]()]
+        layers.append(linear)
+        if norm is not None:
+            layers.append(NORMS[norm](width))
+        layers.append(ACTIVATION_MODULES[activation]())
         features = width
     layers.append(nn.Linear(features, out_features))
     return nn.Sequential(*layers)
