@@ -113,6 +113,10 @@ def compare(
     if want is None:
         raise TypeError(f"compare cannot compare against {type(expected).__name__}")
     if got is None:
+        if isinstance(actual, (list, tuple)) and all(isinstance(a, torch.Tensor) for a in actual):
+            return (
+                f"{label}expected one tensor, got {_short(actual)}: combine them with torch.stack"
+            )
         return f"{label}expected a number or tensor, got {type(actual).__name__} {_short(actual)}"
     if got.shape != want.shape and not (got.numel() == want.numel() == 1):
         return f"{label}shape {tuple(got.shape)} but expected shape {tuple(want.shape)}"

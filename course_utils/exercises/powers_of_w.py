@@ -5,11 +5,13 @@ The expected answers come from torch.linalg.matrix_power, never from the solutio
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .core import Exercise
 
-__all__ = ["jordan_corner", "repeated_norms"]
+__all__ = ["repeated_norms", "transient_peak"]
 
 _SOLUTIONS = "course_utils.solutions.powers_of_w"
 
@@ -44,32 +46,26 @@ repeated_norms = Exercise(
 )
 
 
-def _jordan_cases() -> list[dict[str, float]]:
-    return [
-        {"a": 0.9, "c": 5.0, "n": 1},
-        {"a": 0.9, "c": 5.0, "n": 9},
-        {"a": 0.5, "c": -2.0, "n": 7},
-        {"a": 1.1, "c": 0.3, "n": 30},
-        {"a": -0.8, "c": 1.0, "n": 12},
-    ]
+def _peak_cases() -> list[dict[str, float]]:
+    # Not a = k/(k+1), where two depths tie exactly: for a = 0.9, L = 9 and 10.
+    return [{"a": a} for a in (0.85, 0.6, 0.93, 0.7, 0.97, 0.3)]
 
 
-def _jordan_expected(a: float, c: float, n: int) -> float:
-    W = torch.tensor([[a, c], [0.0, a]], dtype=torch.float64)
-    return torch.linalg.matrix_power(W, n)[0, 1].item()
+def _peak_expected(a: float) -> int:
+    layers = torch.arange(1, 100_000, dtype=torch.float64)
+    return int(layers[(layers.log() + (layers - 1) * math.log(a)).argmax()])  # brute force
 
 
-jordan_corner = Exercise(
-    name="jordan_corner",
-    title="the top-right entry of [[a, c], [0, a]]^n, in closed form",
-    cases=_jordan_cases,
-    expected=_jordan_expected,
+transient_peak = Exercise(
+    name="transient_peak",
+    title="the number of layers at which c·L·a^(L-1) is largest",
+    cases=_peak_cases,
+    expected=_peak_expected,
     hints=[
-        "Multiply out W², then W³, by hand: the diagonal stays a^n, and the corner entry "
-        "follows a pattern. Guess it, then check the guess against the next power.",
-        "Write W = aI + N with N = [[0, c], [0, 0]]. N² = 0, so the binomial expansion of "
-        "(aI + N)^n stops after two terms: a^n I + n a^(n-1) N.",
+        "Maximise f(L) = L·a^(L-1) as if L were a real number: set its derivative to zero. "
+        "Taking the logarithm first makes the derivative easy: log f = log L + (L-1)·log a.",
+        "d/dL [log L + (L-1) log a] = 1/L + log a = 0 gives L* = -1/log a. The whole-number "
+        "peak is the floor or the ceiling of L*: compare f at both and return the larger one's L.",
     ],
     solutions=_SOLUTIONS,
-    rtol=1e-10,
 )
