@@ -925,39 +925,33 @@ def _gradient_table(grads: list[torch.Tensor], scratch: dict[Any, torch.Tensor])
 
     Each gradient is read from memory once: its first reduction brings it into the cache,
     and the others run on the cached copy; |g| goes into ``scratch``, a buffer reused from
-    step to step. Counting nonzeros on the integer view of the bits is many times faster on
-    a CPU than on the floats: +0.0 is the only float whose bits are all 0. The other zero,
-    -0.0, has the most negative integer as its bits, so the integer minimum tells where to
-    look for it. Half precision is summed in float32.
+    step to step. Nonzeros are counted on the integer view of |g|'s bits, many times faster
+    on a CPU than on the floats: a float is zero exactly when the bits of its absolute value
+    are all 0 (-0.0 included). Half precision is summed in float32.
     """
     rows, flats = [], []
     for g in grads:
         flat = (g.to_dense() if g.is_sparse else g).detach().reshape(-1)
         flats.append(flat)
         if flat.numel() == 0:
-            rows.append(torch.zeros(6, device=g.device))
+            rows.append(torch.zeros(5, device=g.device))
             continue
-        bits = flat.view(_INT_VIEWS[flat.element_size()])
         values = flat.float() if flat.element_size() < 4 else flat
         magnitude = torch.abs(values, out=_scratch(scratch, values))
+        bits = magnitude.view(_INT_VIEWS[magnitude.element_size()])
         columns = [
             values.dot(values),
             values.sum(),
             magnitude.amax(),
             torch.count_nonzero(bits),
             magnitude.sum(),
-            bits.amin(),
         ]
         rows.append(torch.stack([c.float() for c in columns]))
     table = torch.stack(rows).double().cpu().numpy()
     table[:, 0] = np.sqrt(table[:, 0])  # sum of squares -> norm
-    most_negative = np.array([-(2.0 ** (8 * f.element_size() - 1)) for f in flats])
-    for i in np.flatnonzero(table[:, 5] == most_negative):
-        bits = flats[i].view(_INT_VIEWS[flats[i].element_size()])
-        table[i, 3] -= int((bits == bits.amin()).sum())  # -0.0 is zero too
     for i in np.flatnonzero(table[:, 0] < table[:, 2]):  # squares underflowed: tiny gradients
         table[i, 0] = torch.linalg.vector_norm(flats[i].double()).item()
-    return table[:, :5]
+    return table
 
 
 def _scratch(buffers: dict[Any, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
