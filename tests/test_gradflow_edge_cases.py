@@ -240,3 +240,21 @@ def test_output_gradient_norms_leave_parameter_gradients_alone_and_refuse_in_pla
             torch.randn(2, 4),
             lambda o: o.sum(),
         )
+
+
+@pytest.mark.parametrize("size", [3, 5000])  # small tensors are summarised together, large alone
+def test_tiny_float64_gradients_and_nan_entries_are_counted_right(size):
+    layer = nn.Linear(size, 1, bias=False).double()
+    grad = torch.full((1, size), 1e-200, dtype=torch.float64)
+    grad[0, 0] = 0.0
+    with GradientMonitor(layer, every=1) as monitor:
+        layer.weight.grad = grad
+        monitor.step()
+    stats = monitor.latest.gradient("weight")
+    assert stats.mean_abs == pytest.approx(1e-200 * (size - 1) / size)
+    assert stats.zero_fraction == pytest.approx(1 / size)
+    with GradientMonitor(layer, every=1) as monitor, pytest.warns(RuntimeWarning):
+        grad[0, 1] = float("nan")
+        layer.weight.grad = grad
+        monitor.step()
+    assert monitor.latest.gradient("weight").zero_fraction == pytest.approx(1 / size)
