@@ -16,7 +16,8 @@ def test_pytorch_default_linear_init_has_variance_one_third_over_fan_in():
 
 
 @pytest.mark.parametrize(
-    ("init", "factor"), [("default", 1 / 6), ("xavier", 1 / 2), ("kaiming", 1.0)]
+    ("init", "factor"),
+    [("default", 1 / 6), ("xavier", 1 / 2), ("orthogonal", 1 / 2), ("kaiming", 1.0)],
 )
 def test_per_layer_factor_of_relu_networks_forward_and_backward(init, factor):
     torch.manual_seed(0)
