@@ -125,7 +125,8 @@ def log_plot(
 
     A log axis cannot show zero or negative values; those points are left out and the
     legend says how many. ``styles`` maps a series name to keyword arguments for
-    ``Axes.plot`` (for example ``{"bound": {"linestyle": "--", "color": "black"}}``).
+    ``Axes.plot`` (for example ``{"bound": {"linestyle": "--", "color": "black"}}``; a
+    ``"label"`` there replaces the name in the legend, ``"_nolegend_"`` leaves it out).
 
     >>> fig = log_plot([1, 2], {"a": [1.0, 0.0]}, title="t", xlabel="x", ylabel="y")
     >>> fig.axes[0].get_legend().get_texts()[0].get_text()
@@ -149,7 +150,7 @@ def log_plot(
         label = (
             name if hidden == 0 else f"{name} ({hidden} point{'s' * (hidden > 1)} ≤ 0 not shown)"
         )
-        ax.plot(x[shown], y[shown], label=label, **dict(styles.get(name, {})))
+        ax.plot(x[shown], y[shown], **{"label": label, **styles.get(name, {})})
     ax.legend()
     return fig
 

@@ -65,3 +65,15 @@ def test_course_style_applies():
     use_course_style()
     for key, value in COURSE_STYLE.items():
         assert matplotlib.rcParams[key] == (list(value) if isinstance(value, tuple) else value)
+
+
+def test_a_style_can_rename_or_hide_a_legend_entry():
+    fig = log_plot(
+        [1, 2],
+        {"a": [1.0, 2.0], "b": [2.0, 3.0]},
+        title="T",
+        xlabel="X",
+        ylabel="Y",
+        styles={"a": {"label": "renamed"}, "b": {"label": "_nolegend_"}},
+    )
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["renamed"]
