@@ -58,9 +58,10 @@ def _chosen(names: list[str], include_biases: bool) -> list[str]:
 
 
 def _layer_ticks(ax: Axes, names: list[str], *, axis: str = "x", offset: float = 0.0) -> None:
-    """Label the layer axis with parameter names, thinned out to at most 16 labels."""
+    """Label the layer axis "1: name", "2: name", ... (the position in forward order, then the
+    parameter's name, whose numbers are module indices), thinned out to at most 16 labels."""
     keep = np.arange(len(names))[:: max(1, int(np.ceil(len(names) / 16)))]
-    labels = [names[i] for i in keep]
+    labels = [f"{i + 1}: {names[i]}" for i in keep]
     if axis == "x":
         ax.set_xticks(keep + offset, labels, rotation=60, ha="right", fontsize=8)
     else:

@@ -113,7 +113,7 @@ def test_layers_are_ordered_as_they_run_not_as_they_are_defined():
     order = monitor.latest.parameter_order()
     assert order[0] == "body.0.weight" and order[-1] == "head.bias"
     assert "vanishing" in monitor.diagnose().kinds()
-    assert plot_gradient_flow(monitor).axes[0].get_xticklabels()[0].get_text() == "body.0.weight"
+    assert plot_gradient_flow(monitor).axes[0].get_xticklabels()[0].get_text() == "1: body.0.weight"
 
 
 def test_update_ratios_skip_zero_weights_and_parameters_outside_the_optimizer():

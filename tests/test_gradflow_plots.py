@@ -50,7 +50,7 @@ def test_gradient_flow_plot(monitor):
     mean_line = ax.get_lines()[1]
     expected = [monitor.latest.gradient(f"{i}.weight").mean_abs for i in (0, 2, 4, 6, 8, 10, 12)]
     np.testing.assert_allclose(mean_line.get_ydata(), expected)
-    assert ax.get_xticklabels()[0].get_text() == "0.weight"
+    assert ax.get_xticklabels()[0].get_text() == "1: 0.weight"
     assert plt.get_fignums() == before
 
 
