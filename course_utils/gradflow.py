@@ -68,6 +68,7 @@ __all__ = [
     "NonFiniteEvent",
     "StepRecord",
     "Thresholds",
+    "monitor_one_batch",
     "output_gradient_norms",
 ]
 
@@ -815,25 +816,23 @@ class GradientMonitor:
         }
         findings = []
         if dead:
-            worst = max(dead, key=dead.get)
             findings.append(
-                Finding(
+                _worst_layer_finding(
                     "dead",
-                    f"{_layers(dead)} more than {limits.dead_fraction:.0%} dead ReLU units (zero "
-                    f"for every example in the batch; worst: layer {worst}, {dead[worst]:.0%}): "
+                    dead,
+                    f"more than {limits.dead_fraction:.0%} dead ReLU units (zero for every "
+                    "example in the batch",
                     "no gradient flows through a dead unit.",
-                    dead[worst],
                 )
             )
         if saturated:
-            worst = max(saturated, key=saturated.get)
             findings.append(
-                Finding(
+                _worst_layer_finding(
                     "saturated",
-                    f"{_layers(saturated)} more than {limits.saturated_fraction:.0%} saturated "
-                    f"outputs (within 0.01 of the limits; worst: layer {worst}, "
-                    f"{saturated[worst]:.0%}), where the derivative is nearly 0.",
-                    saturated[worst],
+                    saturated,
+                    f"more than {limits.saturated_fraction:.0%} saturated outputs (within 0.01 "
+                    "of the limits",
+                    "where the derivative is nearly 0.",
                 )
             )
         return findings
@@ -878,8 +877,13 @@ class GradientMonitor:
         return "\n".join(lines)
 
 
-def _layers(found: dict[str, float]) -> str:
-    return f"layer {next(iter(found))} has" if len(found) == 1 else f"{len(found)} layers have"
+def _worst_layer_finding(kind: str, found: dict[str, float], what: str, why: str) -> Finding:
+    """One finding for all the layers in ``found`` (name -> fraction), naming the worst."""
+    worst = max(found, key=found.get)
+    layers = f"layer {worst} has" if len(found) == 1 else f"{len(found)} layers have"
+    return Finding(
+        kind, f"{layers} {what}; worst: layer {worst}, {found[worst]:.0%}): {why}", found[worst]
+    )
 
 
 def _loss_value(loss: object) -> float | None:
@@ -914,6 +918,34 @@ def _derive_gradient_stats(raw: np.ndarray, sizes: np.ndarray) -> dict[str, np.n
         "zero_fraction": 1 - nonzero / sizes,
         "rms": norm / np.sqrt(sizes),
     }
+
+
+def monitor_one_batch(
+    model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor], **options: Any
+) -> GradientMonitor:
+    """A one-batch look: clear the gradients, run ``loss_fn(model).backward()`` under a
+    fresh monitor, record that step, detach, and return the monitor to read or plot.
+
+    ``options`` go to :class:`GradientMonitor` (``every`` is always 1).
+
+    >>> model = nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 1))
+    >>> monitor = monitor_one_batch(model, lambda m: m(torch.randn(8, 3)).pow(2).mean())
+    >>> monitor.latest.step, sorted(monitor.latest.gradients())[:2]
+    (0, ['0.bias', '0.weight'])
+    """
+    if not callable(loss_fn):
+        raise TypeError(
+            "loss_fn must be a function of the model, e.g. lambda m: m(x).pow(2).mean()."
+        )
+    monitor = GradientMonitor(model, every=1, **options)
+    model.zero_grad(set_to_none=True)
+    with monitor:
+        loss = loss_fn(model)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise ValueError("loss_fn must return a single-number tensor, the loss.")
+        loss.backward()
+        monitor.step(loss)
+    return monitor
 
 
 def output_gradient_norms(

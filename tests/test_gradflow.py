@@ -7,27 +7,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from training import train
 
 from course_utils.gradflow import GradientMonitor, Thresholds
 from course_utils.models import SequenceModel, SmallCNN, mlp
-
-
-def train(
-    model, monitor=None, *, steps=3, optimizer=None, inputs=None, targets=None, order="after"
-):
-    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.05)
-    inputs = torch.randn(32, 16) if inputs is None else inputs
-    targets = torch.randn(len(inputs), 1) if targets is None else targets
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(inputs), targets)
-        loss.backward()
-        if monitor is not None and order == "before":
-            monitor.step(loss)
-        optimizer.step()
-        if monitor is not None and order == "after":
-            monitor.step(loss)
-    return optimizer
 
 
 def hook_counts(model, optimizer):

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from training import train
 
-from course_utils.gradflow import GradientMonitor, Thresholds, output_gradient_norms
+from course_utils.gradflow import (
+    GradientMonitor,
+    Thresholds,
+    monitor_one_batch,
+    output_gradient_norms,
+)
 from course_utils.gradflow_plots import (
     plot_gradient_flow,
     plot_gradient_histograms,
@@ -17,24 +23,11 @@ from course_utils.jacobians import batch_jacobian
 from course_utils.models import mlp
 
 
-def train(model, monitor, inputs, targets, *, steps=1, optimizer=None, lr=0.01):
-    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        monitor.step(loss)
-    return optimizer
-
-
 def test_update_ratio_plot_shows_the_measured_steps_with_default_settings():
     model = mlp(2, 8)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     with GradientMonitor(model, optimizer=optimizer) as monitor:  # every=10, update_every=50
-        train(
-            model, monitor, torch.randn(32, 16), torch.randn(32, 1), steps=120, optimizer=optimizer
-        )
+        train(model, monitor, steps=120, optimizer=optimizer)
     line = plot_update_ratios(monitor).axes[0].get_lines()[0]
     assert list(line.get_xdata()) == [0, 50, 100]
 
@@ -43,7 +36,7 @@ def test_torch_func_works_while_the_monitor_is_attached():
     model = mlp(2, 8)
     with GradientMonitor(model, every=1) as monitor:
         jacobians = batch_jacobian(model, torch.randn(3, 16))
-        train(model, monitor, torch.randn(32, 16), torch.randn(32, 1))
+        train(model, monitor, steps=1, inputs=torch.randn(32, 16), targets=torch.randn(32, 1))
     assert jacobians.shape == (3, 1, 16)
     assert monitor.latest.gradient("0.weight") is not None
 
@@ -109,7 +102,7 @@ def test_layers_are_ordered_as_they_run_not_as_they_are_defined():
     torch.manual_seed(0)
     model = HeadFirst()
     with GradientMonitor(model, every=1) as monitor:
-        train(model, monitor, torch.randn(64, 16), torch.randn(64, 1))
+        train(model, monitor, steps=1, inputs=torch.randn(64, 16), targets=torch.randn(64, 1))
     order = monitor.latest.parameter_order()
     assert order[0] == "body.0.weight" and order[-1] == "head.bias"
     assert "vanishing" in monitor.diagnose().kinds()
@@ -121,7 +114,14 @@ def test_update_ratios_skip_zero_weights_and_parameters_outside_the_optimizer():
     nn.init.zeros_(model[0].bias)
     optimizer = torch.optim.SGD(model[2:].parameters(), lr=0.01)  # only part of the model
     with GradientMonitor(model, optimizer=optimizer, every=1, update_every=1) as monitor:
-        train(model, monitor, torch.randn(32, 16), torch.randn(32, 1), optimizer=optimizer)
+        train(
+            model,
+            monitor,
+            steps=1,
+            inputs=torch.randn(32, 16),
+            targets=torch.randn(32, 1),
+            optimizer=optimizer,
+        )
     ratios = monitor.latest.update_ratios()
     assert set(ratios) == {"2.weight", "2.bias", "4.weight", "4.bias"}
     assert all(np.isfinite(list(ratios.values())))
@@ -132,7 +132,7 @@ def test_tiny_float32_gradients_do_not_underflow_to_a_zero_norm():
     torch.manual_seed(0)
     model = mlp(40, 32, activation="sigmoid")
     with GradientMonitor(model, every=1) as monitor:
-        train(model, monitor, torch.randn(64, 16), torch.randn(64, 1))
+        train(model, monitor, steps=1, inputs=torch.randn(64, 16), targets=torch.randn(64, 1))
     first = monitor.latest.gradient("0.weight")
     assert 0 < first.max_abs <= first.norm
     assert "vanishing" in monitor.diagnose().kinds()
@@ -204,7 +204,7 @@ def test_multihead_attention_is_summarised():
 def test_bad_arguments_get_clear_errors(call, error, message):
     model = mlp(2, 8)
     with GradientMonitor(model, every=1) as monitor:
-        train(model, monitor, torch.randn(32, 16), torch.randn(32, 1))
+        train(model, monitor, steps=1, inputs=torch.randn(32, 16), targets=torch.randn(32, 1))
         with pytest.raises(error, match=message):
             call(monitor)
 
@@ -258,3 +258,22 @@ def test_tiny_float64_gradients_and_nan_entries_are_counted_right(size):
         layer.weight.grad = grad
         monitor.step()
     assert monitor.latest.gradient("weight").zero_fraction == pytest.approx(1 / size)
+
+
+def test_monitor_one_batch_records_one_clean_step_and_detaches():
+    model = mlp(3, 8)
+    inputs = torch.randn(32, 16)
+    model(inputs).sum().backward()  # stale gradients, which the look must not add to
+    monitor = monitor_one_batch(model, lambda m: m(inputs).pow(2).mean())
+    model.zero_grad()
+    loss = model(inputs).pow(2).mean()
+    loss.backward()
+    assert [r.step for r in monitor.history] == [0] and not monitor.attached
+    assert monitor.latest.gradient("0.weight").norm == pytest.approx(
+        model[0].weight.grad.norm().item()
+    )
+    assert monitor.latest.loss == pytest.approx(loss.item())
+    with pytest.raises(ValueError, match="single-number"):
+        monitor_one_batch(model, lambda m: m(inputs))
+    with pytest.raises(TypeError, match="function of the model"):
+        monitor_one_batch(model, 3.0)

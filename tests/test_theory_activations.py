@@ -65,3 +65,22 @@ def test_with_xavier_weights_sigmoid_loses_the_most_gradient_and_relu_about_one_
     assert min(per_layer, key=per_layer.get) == "sigmoid" and per_layer["sigmoid"] < 0.26
     assert max(per_layer, key=per_layer.get) == "tanh"
     assert per_layer["relu"] == pytest.approx(0.5**0.5, abs=0.05)
+
+
+def test_a_mostly_dead_layer_is_not_revived_by_training():
+    torch.manual_seed(0)
+    net = mlp(10, 64, init="kaiming").double()
+    with torch.no_grad():
+        net[8].bias.fill_(-5.0)
+    inputs, targets = torch.randn(256, 16).double(), torch.randn(256, 1).double()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    with GradientMonitor(net, every=50) as monitor:
+        for _ in range(301):
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(net(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            monitor.step(loss)
+    dead = [record.activations()["9"].dead_fraction for record in monitor]
+    assert dead[0] > 0.9 and min(dead) > 0.8
+    assert dead[-1] == dead[1]  # after the first 50 steps, no further unit comes back

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from course_utils.data import two_spirals
-from course_utils.gradflow import GradientMonitor, output_gradient_norms
+from course_utils.gradflow import monitor_one_batch, output_gradient_norms
 from course_utils.models import mlp
 
 
@@ -56,15 +56,29 @@ def test_a_deep_relu_network_trains_with_kaiming_and_not_with_the_default():
     assert train("kaiming") < 0.2
 
 
-@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
-def test_normalisation_rescues_the_default_init(norm):
+def first_over_last_hidden(norm):
+    """Mean |weight gradient| of the first hidden layer over the last, for one batch."""
     inputs, labels = two_spirals(500, seed=0)
     torch.manual_seed(0)
     net = mlp(30, 64, in_features=2, norm=norm)
-    with GradientMonitor(net, every=1) as monitor:
-        nn.functional.binary_cross_entropy_with_logits(net(inputs).squeeze(1), labels).backward()
-        monitor.step()
-    grads = monitor.latest.gradients()
+
+    def loss(model):
+        return nn.functional.binary_cross_entropy_with_logits(model(inputs).squeeze(1), labels)
+
+    grads = monitor_one_batch(net, loss).latest.gradients()
     linears = [i for i, module in enumerate(net) if isinstance(module, nn.Linear)]
-    assert grads[f"{linears[0]}.weight"].mean_abs / grads[f"{linears[-2]}.weight"].mean_abs > 1e-2
+    return grads[f"{linears[0]}.weight"].mean_abs / grads[f"{linears[-2]}.weight"].mean_abs
+
+
+def test_without_normalisation_the_default_init_starves_the_first_layer():
+    assert first_over_last_hidden(None) < 1e-8
+
+
+def test_layernorm_brings_the_gradient_to_the_same_order_and_batchnorm_overshoots():
+    assert 1e-2 < first_over_last_hidden("layernorm") < 1e2
+    assert first_over_last_hidden("batchnorm") > 1e2
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+def test_normalisation_lets_the_default_init_train(norm):
     assert train("default", norm) < 0.2
