@@ -25,11 +25,13 @@ from ._checks import require_int, require_real
 __all__ = [
     "ACTIVATION_MODULES",
     "INITS",
+    "ResidualBlock",
     "SequenceModel",
     "SmallCNN",
     "init_linear",
     "layer_stack",
     "mlp",
+    "residual_mlp",
 ]
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
@@ -124,6 +126,114 @@ def mlp(
         features = width
     layers.append(nn.Linear(features, out_features))
     return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """One block of a residual network, with or without its skip connection.
+
+    With ``order="pre"`` (the activation before the weights, He et al. 2016) the block
+    computes ``x + W φ(x) + b``; with ``order="post"`` (the activation after the sum, as in
+    the original ResNet) it computes ``φ(x + W x + b)``. ``skip=False`` drops the ``x +``
+    and leaves the same layers: ``W φ(x) + b`` or ``φ(W x + b)``, a plain block.
+
+    ``init`` initialises W (see :func:`init_linear`), ``scale`` then multiplies it, and
+    ``zero_init=True`` sets W and b to zero, so that a block with a skip starts as the
+    identity.
+
+    >>> block = ResidualBlock(4, zero_init=True)
+    >>> x = torch.randn(2, 4)
+    >>> torch.equal(block(x), x)
+    True
+    """
+
+    ORDERS = ("pre", "post")
+
+    def __init__(
+        self,
+        width: int,
+        *,
+        skip: bool = True,
+        order: str = "pre",
+        activation: str = "tanh",
+        init: str | float = "default",
+        scale: float = 1.0,
+        zero_init: bool = False,
+    ) -> None:
+        super().__init__()
+        width = require_int(width, "width", minimum=1)
+        if order not in self.ORDERS:
+            raise ValueError(f"unknown order {order!r}; choose 'pre' or 'post'.")
+        if not isinstance(skip, bool) or not isinstance(zero_init, bool):
+            raise TypeError("skip and zero_init must be True or False.")
+        _require_activation(activation)
+        self.skip = skip
+        self.order = order
+        self.linear = nn.Linear(width, width)
+        self.activation = ACTIVATION_MODULES[activation]()
+        init_linear(self.linear, init, activation=activation)
+        with torch.no_grad():
+            self.linear.weight.mul_(require_real(scale, "scale"))
+            if zero_init:
+                self.linear.weight.zero_()
+                self.linear.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.order == "pre":
+            branch = self.linear(self.activation(x))
+            return x + branch if self.skip else branch
+        branch = self.linear(x)
+        return self.activation(x + branch if self.skip else branch)
+
+    def extra_repr(self) -> str:
+        return f"skip={self.skip}, order={self.order!r}"
+
+
+def residual_mlp(
+    depth: int,
+    width: int,
+    *,
+    skip: bool = True,
+    order: str = "pre",
+    activation: str = "tanh",
+    in_features: int = 2,
+    out_features: int = 1,
+    init: str | float = "default",
+    scale: float = 1.0,
+    zero_init: bool = False,
+) -> nn.Sequential:
+    """An input layer, ``depth`` :class:`ResidualBlock` s of ``width`` units, an output layer.
+
+    ``skip=False`` builds the same network without its skip connections: the plain network
+    to compare with. The other options go to every block.
+
+    >>> net = residual_mlp(depth=3, width=8)
+    >>> len(net), net(torch.randn(5, 2)).shape  # input Linear, 3 blocks, output Linear
+    (5, torch.Size([5, 1]))
+    """
+    depth = require_int(depth, "depth", minimum=1)
+    width = require_int(width, "width", minimum=1)
+    in_features = require_int(in_features, "in_features", minimum=1)
+    out_features = require_int(out_features, "out_features", minimum=1)
+    blocks = [
+        ResidualBlock(
+            width,
+            skip=skip,
+            order=order,
+            activation=activation,
+            init=init,
+            scale=scale,
+            zero_init=zero_init,
+        )
+        for _ in range(depth)
+    ]
+    return nn.Sequential(nn.Linear(in_features, width), *blocks, nn.Linear(width, out_features))
+
+
+def _require_activation(activation: str) -> None:
+    if activation not in ACTIVATION_MODULES:
+        raise ValueError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATION_MODULES)}."
+        )
 
 
 def layer_stack(
