@@ -169,6 +169,9 @@ class Exercise:
         title: one line that says what the exercise asks.
         cases: returns the inputs to try, one dict of arguments per call, in order.
         expected: computes the right answer for one case, independently of the solution.
+        judge: instead of ``expected``, for answers that cannot be compared with one right
+            value (a repaired network, an optimiser): ``judge(result, **case)`` returns None
+            when the result is right, or a sentence saying what is wrong with it.
         hints: from a gentle nudge to a near-answer; ``hint()`` shows the first, ``hint(2)``
             the second, and so on.
         solutions: the module holding the solution function, or None if there is none.
@@ -182,7 +185,8 @@ class Exercise:
         name: str,
         title: str,
         cases: Callable[[], Sequence[dict[str, Any]]],
-        expected: Callable[..., Any],
+        expected: Callable[..., Any] | None = None,
+        judge: Callable[..., str | None] | None = None,
         hints: Sequence[str],
         solutions: str | None,
         output_names: Sequence[str] = (),
@@ -191,10 +195,13 @@ class Exercise:
     ) -> None:
         if isinstance(hints, str) or not hints:
             raise ValueError("hints must be a non-empty list of strings, gentlest first.")
+        if (expected is None) == (judge is None):
+            raise ValueError("give an Exercise either `expected` or `judge`, not both or neither.")
         self.name = name
         self.title = title
         self.cases = cases
         self.expected = expected
+        self.judge = judge
         self.hints = tuple(hints)
         self.solutions = solutions
         self.output_names = tuple(output_names)
@@ -220,7 +227,9 @@ class Exercise:
             )
         for case in self.cases():
             try:
-                result = answer(*case.values())
+                with torch.random.fork_rng(devices=[]):  # seeded, and the learner's RNG untouched
+                    torch.manual_seed(0)
+                    result = answer(*case.values())
             except NotImplementedError:
                 return Outcome(
                     NOT_ATTEMPTED,
@@ -237,10 +246,21 @@ class Exercise:
                     f"Not attempted yet: {self.name} returned None "
                     "(if you have written your code, make it return the answer).",
                 )
-            problem = self._compare(result, self.expected(**case))
+            if self.judge is not None:
+                problem = self._judged(result, case)
+            else:
+                problem = self._compare(result, self.expected(**case))
             if problem:
                 return Outcome(FAILED, f"Not yet: {problem}, for {_describe(case)}.")
         return Outcome(PASSED, f"Correct: {self.title}.")
+
+    def _judged(self, result: Any, case: dict[str, Any]) -> str | None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            try:
+                return self.judge(result, **case)
+            except Exception as error:  # e.g. a network whose forward pass fails
+                return f"using what you returned raised {type(error).__name__}: {error}"
 
     def _compare(self, result: Any, expected: Any) -> str | None:
         if not self.output_names:
