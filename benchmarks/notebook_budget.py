@@ -1,4 +1,4 @@
-"""Time and memory of every notebook: the course's budget is 20 s and 1 GB (mybinder) each.
+"""Time and memory of every notebook: the course's budget is 30 s and 1 GB (mybinder) each.
 
     python benchmarks/notebook_budget.py            # every notebook, twice
     python benchmarks/notebook_budget.py notebooks/01_chain_rule.ipynb

@@ -95,7 +95,7 @@ def plot_gradient_flow(
     fig, ax = new_figure(
         title=f"Gradient flow at step {record.step}",
         xlabel="layer (input → output)",
-        ylabel="|gradient|  (log scale)",
+        ylabel="|gradient| (log scale)",
         logy=True,
         figsize=(8.0, 4.5),
     )

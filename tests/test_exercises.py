@@ -173,3 +173,48 @@ def test_compare_accepts_equal_values_in_any_numeric_form():
     assert compare(0.5, torch.tensor(0.5, dtype=torch.float64)) is None
     assert compare(torch.tensor([0.5]), 0.5) is None
     assert compare((torch.tensor(1.0), 2.0), (1.0, torch.tensor(2.0))) is None
+
+
+def test_a_known_mistake_gets_its_own_explanation():
+    from course_utils.exercises import residual
+
+    def forgets_the_identity(weight, x):
+        return weight * (1 - torch.tanh(x) ** 2)
+
+    outcome = residual.block_jacobian.evaluate(forgets_the_identity)
+    assert outcome.status == "failed"
+    assert "without the identity" in outcome.message
+
+
+def test_an_unknown_mistake_still_says_what_differs():
+    from course_utils.exercises import residual
+
+    outcome = residual.block_jacobian.evaluate(lambda weight, x: 2 * weight)
+    assert outcome.message.startswith("Not yet: values differ")
+
+
+def test_a_judged_exercise_reports_a_judge_that_raises():
+    def judge(result, n):
+        raise RuntimeError("shapes do not match")
+
+    exercise = Exercise(
+        name="f", title="t", cases=lambda: [{"n": 1}], judge=judge, hints=["a", "b"], solutions=None
+    )
+    outcome = exercise.evaluate(lambda n: n)
+    assert (
+        outcome.status == "failed" and "raised RuntimeError: shapes do not match" in outcome.message
+    )
+
+
+def test_an_exercise_needs_expected_or_judge_but_not_both():
+    with pytest.raises(ValueError, match="either `expected` or `judge`"):
+        Exercise(name="f", title="t", cases=list, hints=["a"], solutions=None)
+
+
+def test_checking_does_not_move_the_learners_random_numbers():
+    from course_utils.exercises import residual
+
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    residual.block_jacobian.evaluate(lambda weight, x: torch.randn(len(x), len(x)))
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -176,6 +176,8 @@ class Exercise:
             the second, and so on.
         solutions: the module holding the solution function, or None if there is none.
         output_names: names of the returned values, when the answer is a tuple.
+        mistakes: common wrong answers, each a function computing it (with the same
+            arguments as ``expected``) and the sentence to show a learner who returned it.
         rtol, atol: tolerances for comparing numbers.
     """
 
@@ -190,6 +192,7 @@ class Exercise:
         hints: Sequence[str],
         solutions: str | None,
         output_names: Sequence[str] = (),
+        mistakes: Sequence[tuple[Callable[..., Any], str]] = (),
         rtol: float = 1e-6,
         atol: float = 1e-9,
     ) -> None:
@@ -205,6 +208,7 @@ class Exercise:
         self.hints = tuple(hints)
         self.solutions = solutions
         self.output_names = tuple(output_names)
+        self.mistakes = tuple(mistakes)
         self.rtol = rtol
         self.atol = atol
 
@@ -250,9 +254,18 @@ class Exercise:
                 problem = self._judged(result, case)
             else:
                 problem = self._compare(result, self.expected(**case))
+                if problem:
+                    problem = self._known_mistake(result, case) or problem
             if problem:
                 return Outcome(FAILED, f"Not yet: {problem}, for {_describe(case)}.")
         return Outcome(PASSED, f"Correct: {self.title}.")
+
+    def _known_mistake(self, result: Any, case: dict[str, Any]) -> str | None:
+        """The message of the first known mistake that ``result`` matches, if any."""
+        for wrong, message in self.mistakes:
+            if compare(result, wrong(**case), rtol=self.rtol, atol=self.atol) is None:
+                return message
+        return None
 
     def _judged(self, result: Any, case: dict[str, Any]) -> str | None:
         with torch.random.fork_rng(devices=[]):

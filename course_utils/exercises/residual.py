@@ -33,6 +33,33 @@ def _jacobian_expected(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.autograd.functional.jacobian(lambda v: _block(weight, v), x)
 
 
+def _slope(x: torch.Tensor) -> torch.Tensor:
+    return 1 - torch.tanh(x) ** 2
+
+
+_JACOBIAN_MISTAKES = [
+    (
+        lambda weight, x: weight * _slope(x),
+        "you returned W diag(tanh'(x)) without the identity: the skip adds x, whose "
+        "derivative is I",
+    ),
+    (
+        lambda weight, x: torch.eye(len(x), dtype=x.dtype) + weight.T * _slope(x),
+        "you used the transpose of W: y_i = x_i + Σ_j W_ij tanh(x_j), so ∂y_i/∂x_j = δ_ij + "
+        "W_ij tanh'(x_j)",
+    ),
+    (
+        lambda weight, x: torch.eye(len(x), dtype=x.dtype) + _slope(x)[:, None] * weight,
+        "tanh'(x) scales the rows of W in your answer; it belongs to the columns, "
+        "W diag(tanh'(x)), because tanh acts on x before W does",
+    ),
+    (
+        lambda weight, x: torch.eye(len(x), dtype=x.dtype) + weight * torch.tanh(x),
+        "you used tanh(x) where its derivative, tanh'(x) = 1 - tanh(x)², belongs",
+    ),
+]
+
+
 block_jacobian = Exercise(
     name="block_jacobian",
     title="the Jacobian of a residual block, I + W diag(tanh'(x))",
@@ -46,6 +73,7 @@ block_jacobian = Exercise(
         "same without building the diagonal matrix. Then add torch.eye(len(x)).",
     ],
     solutions=_SOLUTIONS,
+    mistakes=_JACOBIAN_MISTAKES,
     rtol=1e-10,
     atol=1e-12,
 )
@@ -76,6 +104,38 @@ def _backward_expected(
     return grad
 
 
+def _backward_variant(weights, x, grad_output, *, skip=True, transpose=False, slope=True):
+    inputs, h = [], x
+    for weight in weights:
+        inputs.append(h)
+        h = _block(weight, h)
+    grad = grad_output
+    for weight, h in zip(reversed(weights), reversed(inputs), strict=True):
+        branch = grad @ (weight.T if transpose else weight)
+        branch = branch * _slope(h) if slope else branch
+        grad = grad + branch if skip else branch
+    return grad
+
+
+_BACKWARD_MISTAKES = [
+    (
+        lambda **case: _backward_variant(**case, skip=False),
+        "you kept only the branch's part of the gradient: the skip connection hands the "
+        "incoming gradient back unchanged, so add it",
+    ),
+    (
+        lambda **case: _backward_variant(**case, transpose=True),
+        "you multiplied by Wᵀ; for rows, the block computes tanh(h) Wᵀ, so the gradient row "
+        "is multiplied by W on the way back",
+    ),
+    (
+        lambda **case: _backward_variant(**case, slope=False),
+        "you left out tanh'(h) = 1 - tanh(h)²: the branch's gradient passes through the "
+        "tanh on its way back",
+    ),
+]
+
+
 backward_through_blocks = Exercise(
     name="backward_through_blocks",
     title="backpropagation by hand through a stack of residual blocks",
@@ -85,11 +145,13 @@ backward_through_blocks = Exercise(
         "First run the forward pass and keep the input h of every block. Then walk the blocks "
         "from the last to the first, turning the gradient at a block's output into the "
         "gradient at its input.",
-        "For a row h, the block computes h + tanh(h) Wᵀ. Transposing the Jacobian "
-        "I + W diag(tanh'(h)), a gradient row g at the output becomes g + (g W) ⊙ tanh'(h) at "
-        "the input: the skip hands g back unchanged, and the branch adds its own part.",
+        "For a row h, the block computes h + tanh(h) Wᵀ. A gradient row g at its output is "
+        "multiplied on the right by the Jacobian, I + W diag(tanh'(h)), giving "
+        "g + (g W) ⊙ tanh'(h) at its input: the skip hands g back unchanged, and the branch "
+        "adds its own part. Walk the blocks backwards, using the h each block saw.",
     ],
     solutions=_SOLUTIONS,
+    mistakes=_BACKWARD_MISTAKES,
     rtol=1e-10,
     atol=1e-12,
 )
