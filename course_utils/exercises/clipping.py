@@ -1,0 +1,100 @@
+"""Exercises for notebook 07, gradient clipping.
+
+The expected answers come from torch's own ``clip_grad_norm_`` or from a direct count, never
+from the solutions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .core import Exercise
+
+__all__ = ["choose_threshold", "clip_by_global_norm"]
+
+_SOLUTIONS = "course_utils.solutions.clipping"
+
+
+def _clip_cases() -> list[dict[str, object]]:
+    generator = torch.Generator().manual_seed(7)
+
+    def gradient(scale: float, *shapes: tuple[int, ...]) -> list[torch.Tensor]:
+        return [
+            scale * torch.randn(*shape, generator=generator, dtype=torch.float64)
+            for shape in shapes
+        ]
+
+    return [
+        {"grads": gradient(5.0, (3, 4), (4,)), "max_norm": 1.0},
+        {"grads": gradient(10.0, (5, 3), (3,), (1,)), "max_norm": 2.5},
+        {"grads": gradient(0.1, (2, 2), (3,)), "max_norm": 1.0},  # already short: unchanged
+        {"grads": gradient(3.0, (10,)), "max_norm": 0.5},
+    ]
+
+
+def _clip_expected(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    copies = [g.clone() for g in grads]
+    parameters = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for parameter, copy in zip(parameters, copies, strict=True):
+        parameter.grad = copy
+    torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    return [parameter.grad for parameter in parameters]
+
+
+clip_by_global_norm = Exercise(
+    name="clip_by_global_norm",
+    title="clipping by global norm: one factor for all the tensors",
+    cases=_clip_cases,
+    expected=_clip_expected,
+    hints=[
+        "The global norm treats all the tensors as one long vector: the square root of the sum "
+        "of the squares of every entry of every tensor. If it is at most max_norm, return the "
+        "gradient unchanged; otherwise shrink it to length max_norm.",
+        "Shrinking to length max_norm means multiplying every tensor by the same number: "
+        "max_norm divided by the global norm, but never a number above 1 (a short gradient "
+        "stays as it is). The same number for all tensors is what keeps the direction. "
+        "Return a new list of tensors.",
+    ],
+    solutions=_SOLUTIONS,
+)
+
+
+def _threshold_cases() -> list[dict[str, object]]:
+    generator = torch.Generator().manual_seed(3)
+    healthy = (torch.rand(40, generator=generator, dtype=torch.float64) * 2 + 0.5).tolist()
+    decaying = [30.0 * 0.9**step for step in range(60)]
+    diverged = [1.0, 1.5, 0.8, 2.0, 40.0, 800.0, math.inf, math.nan, math.nan]
+    return [
+        {"norms": healthy, "percentile": 99.0},
+        {"norms": healthy, "percentile": 50.0},
+        {"norms": decaying, "percentile": 90.0},
+        {"norms": diverged, "percentile": 75.0},
+        {"norms": [2.0, math.nan, 4.0, 3.0], "percentile": 100.0},
+    ]
+
+
+def _threshold_expected(norms: list[float], percentile: float) -> float:
+    # Linear interpolation between the two nearest ranks, as numpy.percentile does by default.
+    finite = sorted(n for n in norms if math.isfinite(n))
+    position = (len(finite) - 1) * percentile / 100
+    below = math.floor(position)
+    above = min(below + 1, len(finite) - 1)
+    return finite[below] + (finite[above] - finite[below]) * (position - below)
+
+
+choose_threshold = Exercise(
+    name="choose_threshold",
+    title="a clipping threshold: a percentile of the finite gradient norms of a run",
+    cases=_threshold_cases,
+    expected=_threshold_expected,
+    hints=[
+        "A run that diverged records inf and NaN norms at the end; they say nothing about "
+        "healthy steps, so drop every norm that is not finite (math.isfinite) first.",
+        "Then take the percentile of what is left: numpy's percentile or torch's quantile "
+        "(which wants a fraction, percentile / 100) both interpolate linearly between the "
+        "two nearest values, as the check does. Return a Python float.",
+    ],
+    solutions=_SOLUTIONS,
+)

@@ -1,0 +1,27 @@
+"""Solutions for notebook 07, gradient clipping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    total_norm = math.sqrt(sum(g.pow(2).sum().item() for g in grads))  # all entries, one vector
+    factor = min(1.0, max_norm / total_norm)  # the key line
+    # One factor for every tensor: the gradient gets shorter but keeps its direction, so the
+    # step still goes straight downhill. (PyTorch divides by total_norm + 1e-6, which avoids a
+    # division by zero and makes no difference here.) A factor of 1 leaves a short gradient
+    # alone: clipping only touches the steps that are too long.
+    return [g * factor for g in grads]
+
+
+def choose_threshold(norms: list[float], percentile: float) -> float:
+    finite = np.array([n for n in norms if math.isfinite(n)])  # inf and NaN are not healthy
+    return float(np.percentile(finite, percentile))  # the key line
+    # With percentile 99, only the largest 1% of the norms of this run would have been
+    # clipped. Record the norms on a run you trust (a learning rate that does not diverge),
+    # then count how often the threshold fires in the runs that use it: a few per cent is a
+    # safety net; most of the steps means clipping has become the learning rate.
