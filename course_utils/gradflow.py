@@ -532,7 +532,9 @@ class GradientMonitor:
         """Close the current training step (and record it, if it is one in ``every``).
 
         Call it after ``loss.backward()``. Passing ``loss`` lets the monitor catch a NaN or
-        Inf in the loss on every step, not only on recorded ones.
+        Inf in the loss on every step, not only on recorded ones. If you clip gradients,
+        call it before clipping: afterwards it would record the clipped gradients, whose
+        norm is never above the threshold.
         """
         if not self.attached:
             raise RuntimeError(

@@ -124,9 +124,10 @@ def log_plot(
     """Plot named curves against ``x`` on a log y-axis, the natural axis for gradients.
 
     A log axis cannot show zero or negative values; those points are left out and the
-    legend says how many. ``styles`` maps a series name to keyword arguments for
-    ``Axes.plot`` (for example ``{"bound": {"linestyle": "--", "color": "black"}}``; a
-    ``"label"`` there replaces the name in the legend, ``"_nolegend_"`` leaves it out).
+    legend says how many, and so are NaN and infinite values (a run that diverged).
+    ``styles`` maps a series name to keyword arguments for ``Axes.plot`` (for example
+    ``{"bound": {"linestyle": "--", "color": "black"}}``; a ``"label"`` there replaces the
+    name in the legend, ``"_nolegend_"`` leaves it out).
 
     >>> fig = log_plot([1, 2], {"a": [1.0, 0.0]}, title="t", xlabel="x", ylabel="y")
     >>> fig.axes[0].get_legend().get_texts()[0].get_text()
@@ -145,11 +146,15 @@ def log_plot(
             raise ValueError(
                 f"series {name!r} has {y.size} values but x has {x.size}; give one value per x."
             )
-        shown = y > 0
-        hidden = int((~shown).sum())
-        label = (
-            name if hidden == 0 else f"{name} ({hidden} point{'s' * (hidden > 1)} ≤ 0 not shown)"
-        )
+        finite = np.isfinite(y)
+        shown = finite & (y > 0)
+        notes = []
+        if (finite & ~shown).any():
+            count = int((finite & ~shown).sum())
+            notes.append(f"{count} point{'s' * (count > 1)} ≤ 0")
+        if not finite.all():
+            notes.append(f"{int((~finite).sum())} NaN or inf")
+        label = f"{name} ({', '.join(notes)} not shown)" if notes else name
         ax.plot(x[shown], y[shown], **{"label": label, **styles.get(name, {})})
     ax.legend()
     return fig

@@ -77,3 +77,16 @@ def test_a_style_can_rename_or_hide_a_legend_entry():
         styles={"a": {"label": "renamed"}, "b": {"label": "_nolegend_"}},
     )
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["renamed"]
+
+
+def test_log_plot_counts_nan_and_inf_apart_from_non_positive_points():
+    fig = log_plot(
+        [1, 2, 3, 4],
+        {"run": [1.0, 0.0, float("nan"), float("inf")]},
+        title="t",
+        xlabel="x",
+        ylabel="y",
+    )
+    (line,) = fig.axes[0].get_lines()
+    assert line.get_label() == "run (1 point ≤ 0, 2 NaN or inf not shown)"
+    assert list(line.get_xdata()) == [1]
