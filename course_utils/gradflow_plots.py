@@ -155,6 +155,11 @@ def plot_update_ratios(monitor: GradientMonitor, *, include_biases: bool = False
     steps, names, ratios = monitor.series("update_ratio")
     order = _chosen(monitor.latest.parameter_order(), include_biases)
     chosen = [names.index(n) for n in order if np.any(ratios[:, names.index(n)] > 0)]
+    if not chosen and np.any(ratios == 0):
+        raise ValueError(
+            "every measured update-to-data ratio is exactly 0: no update changed any weight "
+            "(no gradient reached them, or the updates were too small to change a float)."
+        )
     if not chosen:
         raise ValueError(
             "no update-to-data ratios were recorded: give the monitor your optimizer, "
@@ -164,7 +169,7 @@ def plot_update_ratios(monitor: GradientMonitor, *, include_biases: bool = False
     fig, ax = new_figure(
         title="Update-to-data ratio per layer",
         xlabel="training step",
-        ylabel="‖update‖ / ‖weight‖  (log scale)",
+        ylabel="‖update‖ / ‖weight‖ (log scale)",
         logy=True,
     )
     colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(chosen)))

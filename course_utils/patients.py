@@ -24,7 +24,15 @@ from .data import two_spirals
 from .gradflow import GradientMonitor
 from .models import mlp
 
-__all__ = ["PATIENTS", "Patient", "TrainingRun", "examine", "spiral_task", "train_on_spirals"]
+__all__ = [
+    "PATIENTS",
+    "Patient",
+    "TrainingRun",
+    "examine",
+    "spiral_task",
+    "train_on_spirals",
+    "vital_signs",
+]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -68,14 +76,13 @@ PATIENTS: dict[str, Patient] = {
         lambda: mlp(12, 32, activation="tanh", init=8.0 / 32**0.5, in_features=2),
     ),
     "E": Patient(
-        "8 layers, a sound architecture; but the inputs come from a sensor that reports "
-        "the first coordinate in millimetres, the second in metres. It does not learn.",
+        "8 layers; the same data, but read straight from the sensor's log this time. "
+        "Its first loss is far too high, and then it stops learning.",
         lambda: mlp(8, 32, activation="relu", init="kaiming", in_features=2),
         input_scale=(1000.0, 1.0),
     ),
     "F": Patient(
-        "8 layers, a sound architecture, trained with plain SGD; the loss turns into NaN "
-        "within a few steps.",
+        "8 layers; the loss turns into NaN within a few steps.",
         lambda: mlp(8, 32, activation="relu", init="kaiming", in_features=2),
         optimizer="sgd",
         lr=10.0,
@@ -164,4 +171,38 @@ def examine(name: str, *, steps: int = 150, seed: int = 0) -> TrainingRun:
     inputs, labels = spiral_task(input_scale=patient.input_scale)
     return train_on_spirals(
         model, inputs, labels, optimizer=patient.optimizer, lr=patient.lr, steps=steps
+    )
+
+
+def vital_signs(name: str) -> str:
+    """What an examination finds before any training: the patient's layers, the scale of
+    its weights and biases, its inputs, and the optimiser it was trained with.
+
+    A weight's scale is given as std × √fan_in, the number notebook 05 derives: about 1.41
+    for Kaiming's initialisation, 1 for Xavier's (square layers), 0.58 for PyTorch's default.
+
+    >>> print(vital_signs("A").splitlines()[0])
+    20 hidden layers of 32 units, Sigmoid; output Linear(32 → 1)
+    """
+    if name not in PATIENTS:
+        raise ValueError(f"unknown patient {name!r}; choose one of {', '.join(PATIENTS)}.")
+    patient = PATIENTS[name]
+    torch.manual_seed(0)
+    model = patient.build()
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    activation = next(type(m).__name__ for m in model if not isinstance(m, nn.Linear))
+    hidden, output = linears[:-1], linears[-1]
+    scales = [m.weight.std().item() * m.in_features**0.5 for m in hidden[1:]]
+    biases = [m.bias.mean().item() for m in hidden]
+    inputs, _ = spiral_task(input_scale=patient.input_scale)
+    return "\n".join(
+        [
+            f"{len(hidden)} hidden layers of {hidden[0].out_features} units, {activation}; "
+            f"output Linear({output.in_features} → {output.out_features})",
+            f"hidden weights: std × √fan_in from {min(scales):.2f} to {max(scales):.2f}",
+            f"hidden biases: mean from {min(biases):+.2f} to {max(biases):+.2f}",
+            "inputs: std per feature "
+            + ", ".join(f"{std:.3g}" for std in inputs.std(dim=0).tolist()),
+            f"optimiser: {OPTIMIZERS[patient.optimizer].__name__}, learning rate {patient.lr:g}",
+        ]
     )

@@ -112,3 +112,16 @@ def test_bad_input_is_explained():
         examine("Z")
     with pytest.raises(ValueError, match="one factor per coordinate"):
         spiral_task(input_scale=(1.0,))
+
+
+def test_vital_signs_show_each_patients_cause():
+    from course_utils.patients import vital_signs
+
+    assert "Sigmoid" in vital_signs("A") and "from 0.5" in vital_signs("A")
+    assert "std × √fan_in from 2.8" in vital_signs("B")
+    assert "mean from -1.00 to -1.00" in vital_signs("C")
+    assert "std × √fan_in from 7.6" in vital_signs("D")
+    assert "std per feature 425, 0.391" in vital_signs("E")
+    assert "SGD, learning rate 10" in vital_signs("F")
+    with pytest.raises(ValueError, match="unknown patient"):
+        vital_signs("G")

@@ -30,11 +30,19 @@ def _judge_treat_a(network: object, depth: int, width: int) -> str | None:
     linears = [m for m in network.modules() if isinstance(m, nn.Linear)]
     if len(linears) != depth + 1:
         return (
-            f"your network has {len(linears)} Linear layers; keep the patient's {depth} hidden "
-            f"layers plus the output layer ({depth + 1} in all): the cure is not to make it shallow"
+            f"your network has {len(linears)} Linear layers where it needs {depth + 1}: "
+            f"{depth} hidden layers and the output layer. Build it from the depth and width "
+            "arguments"
+            + (" (the cure is not to make it shallower)" if len(linears) < depth else "")
         )
     if any(m.out_features != width for m in linears[:-1]):
-        return f"keep every hidden layer {width} units wide"
+        return f"keep every hidden layer {width} units wide (the width argument)"
+    if linears[0].in_features != 2 or linears[-1].out_features != 1:
+        return (
+            f"the network takes {linears[0].in_features} inputs and gives "
+            f"{linears[-1].out_features} outputs; the spirals need 2 inputs and 1 output "
+            "(mlp(..., in_features=2))"
+        )
     inputs, labels = spiral_task()
     run = train_on_spirals(network, inputs, labels, steps=_STEPS)
     first = run.monitor.history[0].gradients()
@@ -60,9 +68,10 @@ treat_a = Exercise(
     cases=lambda: [{"depth": 20, "width": 32}, {"depth": 12, "width": 24}],
     judge=_judge_treat_a,
     hints=[
-        "The monitor said the first layer gets about 1e-14 of the last layer's gradient. "
-        "Which factor does every layer multiply the gradient by, and which choice of "
-        "activation makes that factor at most 1/4? (Notebooks 01 and 03.)",
+        "The monitor said the first layer gets about 1e-14 of the last layer's gradient: "
+        "every layer multiplies it by a factor well below 1. That factor is the activation's "
+        "derivative (at most 1/4 for a sigmoid) times the weights' scale (PyTorch's default "
+        "here). Notebooks 03 and 05.",
         "Swap the activation for one whose derivative is 1 where it is active, and choose "
         "the initialisation derived for it in notebook 05. course_utils.models.mlp takes "
         "activation=..., init=... and in_features=2 (the spirals have two coordinates).",
@@ -89,10 +98,28 @@ standardize = Exercise(
     cases=_standardize_cases,
     expected=_standardize_expected,
     hints=[
-        "Each column of x is one feature, measured in its own units. Bring every column to "
-        "the same scale: subtract its mean and divide by its standard deviation.",
+        "Each column of x is one feature, measured in its own units. What two numbers "
+        "describe where a column's values sit and how widely they spread? Use them to "
+        "bring every column to the same place and the same spread.",
         "Reduce over the examples, dim=0, with keepdim=True so that the result broadcasts "
-        "back over x: x.mean(dim=0, keepdim=True) and x.std(dim=0, keepdim=True).",
+        "back over x, once for the mean and once for the standard deviation; subtract the "
+        "first and divide by the second.",
+    ],
+    mistakes=[
+        (
+            lambda x: (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True),
+            "you standardised each row (one example across its features); standardise each "
+            "column, one feature across all the examples: dim=0",
+        ),
+        (
+            lambda x: x / x.std(dim=0, keepdim=True),
+            "the spread is right but the columns' means are not 0: subtract the mean too",
+        ),
+        (
+            lambda x: (x - x.mean()) / x.std(),
+            "you used one mean and one standard deviation for the whole tensor; each column "
+            "(feature) needs its own: reduce over dim=0",
+        ),
     ],
     solutions=_SOLUTIONS,
     rtol=5e-3,  # dividing by n or by n - 1 are both fine here
@@ -121,11 +148,14 @@ def _judge_treat_f(optimizer: object, model: nn.Module) -> str | None:
     run = train_on_spirals(model, inputs, labels, optimizer=optimizer, steps=_STEPS)
     if run.monitor.nonfinite is not None:
         return f"the loss still becomes NaN or infinite at step {len(run.losses) - 1}"
-    if not run.losses[-1] < 0.5:
+    if not run.losses[-1] < 0.6:
+        ratios = list(run.monitor.history[0].update_ratios().values())
+        ratio = float(torch.tensor(ratios).nanmedian())
+        side = "too small" if ratio < 1e-3 else "still too large"
         return (
-            f"no more NaN, but after {_STEPS} steps the loss is {run.losses[-1]:.3f}, "
-            "not below 0.5: the steps are now too small, or still too large"
-            f"{_describe_findings(run)}"
+            f"no more NaN, but after {_STEPS} steps the loss is {run.losses[-1]:.3f}, not below "
+            f"0.6. The first step's median update-to-data ratio was {ratio:.1e}: {side} "
+            "(about 1e-3 is healthy)"
         )
     return None
 
@@ -137,10 +167,11 @@ treat_f = Exercise(
     judge=_judge_treat_f,
     hints=[
         "The monitor measured an update-to-data ratio of about 0.2 at the first step: every "
-        "step changes the weights by a fifth of their size. A healthy ratio is near 1e-3.",
+        "step changes the weights by a fifth of their size. A healthy ratio is near 1e-3. "
+        "vital_signs('F') shows which optimiser and learning rate the patient came with.",
         "Plain SGD moves each weight by lr × gradient, so the update shrinks in proportion to "
-        "the learning rate. Build torch.optim.SGD for model.parameters() with a rate about "
-        "100 times smaller, or use Adam, whose steps are about lr in size.",
+        "the learning rate. Build torch.optim.SGD for model.parameters() with a rate 50 to "
+        "200 times smaller, or use Adam, whose steps are about lr in size.",
     ],
     solutions=_SOLUTIONS,
 )

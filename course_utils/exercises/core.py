@@ -66,6 +66,8 @@ def _short(value: Any) -> str:
             if value.numel() == 1
             else f"a tensor of shape {tuple(value.shape)}"
         )
+    if isinstance(value, torch.nn.Module):
+        return f"a {type(value).__name__} network"
     if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
         return f"a list of {len(value)} tensors"
     text = repr(value)
