@@ -18,6 +18,7 @@ wrong answer says what differs, and nothing a learner writes can stop "Run All".
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import traceback
@@ -232,10 +233,11 @@ class Exercise:
                 f"check({self.name}), not check({self.name}(...)).",
             )
         for case in self.cases():
+            arguments = copy.deepcopy(case)  # the learner's own copy: the case stays intact
             try:
                 with torch.random.fork_rng(devices=[]):  # seeded, and the learner's RNG untouched
                     torch.manual_seed(0)
-                    result = answer(*case.values())
+                    result = answer(*arguments.values())
             except NotImplementedError:
                 return Outcome(
                     NOT_ATTEMPTED,
@@ -253,7 +255,7 @@ class Exercise:
                     "(if you have written your code, make it return the answer).",
                 )
             if self.judge is not None:
-                problem = self._judged(result, case)
+                problem = self._judged(result, arguments)  # e.g. the model it was given
             else:
                 problem = self._compare(result, self.expected(**case))
                 if problem:
