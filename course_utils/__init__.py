@@ -6,8 +6,9 @@ Each notebook starts with::
     course_utils.setup(seed=0)
 
 and imports what it needs from the modules: ``activations``, ``numerical``, ``chains``,
-``plotting``, ``widgets``, ``repro`` and ``exercises``. Importing this package does not
-import torch; the modules do.
+``jacobians``, ``models``, ``data``, ``gradflow``, ``gradflow_plots``, ``recurrent``,
+``patients``, ``plotting``, ``widgets``, ``repro`` and ``exercises``. Importing this
+package does not import torch; the modules do.
 """
 
 from __future__ import annotations
