@@ -3,13 +3,21 @@
 # pyproject.toml or constraints.txt change).
 
 PYTHON ?= python3
+# Python 3.13 for the torch-free check: on PATH, or where pyenv keeps it.
+PY313  ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 python3.13; do \
+              "$$p" -c "" 2>/dev/null && echo "$$p" && break; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Colab's widget stack (ipywidgets 7.7.1) beside the course's own, and Python 3.13 without torch.
+COLAB_VENV  := .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
+PY313_VENV  := .venv-py313
+PY313_STAMP := $(PY313_VENV)/.installed
 FIRST_NOTEBOOK := notebooks/01_chain_rule.ipynb
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 120
 
-.PHONY: lab test lint format notebooks clean
+.PHONY: lab test unit test-colab test-py313 py313-check lint format notebooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Gradient Flow needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
@@ -22,9 +30,42 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(FIRST_NOTEBOOK)
 
-## Set up (once) and run everything CI runs: ruff, the unit tests, strict nbval on every notebook.
-test: $(STAMP) lint
+## Set up (once) and run everything CI runs: ruff, the unit tests, strict nbval on every
+## notebook, the same notebooks under Colab's ipywidgets 7.7.1, and the torch-free part on 3.13.
+test: lint unit test-colab test-py313
+
+unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules $(NBVAL) course_utils tests notebooks
+
+$(COLAB_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]' \
+	    ipywidgets==7.7.1 jupyterlab_widgets==1.1.11
+	@touch $(COLAB_STAMP)
+
+## Every notebook again, strict, with the widget stack Colab ships (ipywidgets 7.7.1).
+test-colab: $(COLAB_STAMP)
+	$(COLAB_VENV)/bin/python -m pytest -n 2 --dist loadfile $(NBVAL) -p no:cacheprovider notebooks
+
+$(PY313_STAMP): pyproject.toml
+	$(PY313) -m venv $(PY313_VENV)
+	$(PY313_VENV)/bin/python -m pip install --quiet numpy matplotlib 'ipywidgets>=7.7' pytest nbval
+	$(PY313_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@touch $(PY313_STAMP)
+
+## Python 3.13 (Colab's), without torch: the package imports, plotting and widgets work.
+test-py313:
+	@if [ -z "$(PY313)" ]; then \
+	    echo "No Python 3.13 found: skipping the torch-free 3.13 check (set PY313=...)."; \
+	    if [ -n "$$REQUIRE_PY313" ]; then exit 1; fi; \
+	else $(MAKE) --no-print-directory py313-check; fi
+
+py313-check: $(PY313_STAMP)
+	$(PY313_VENV)/bin/python -c "import course_utils, course_utils.plotting, course_utils.widgets"
+	$(PY313_VENV)/bin/python -m pytest -q -p no:cacheprovider --doctest-modules \
+	    course_utils/plotting.py course_utils/widgets.py \
+	    tests/test_plotting.py tests/test_widgets.py tests/test_notebooks_clean.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -44,4 +85,4 @@ notebooks: $(STAMP)
 	    notebooks/*.ipynb
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(COLAB_VENV) $(PY313_VENV) .pytest_cache .ruff_cache .hypothesis

@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-import torch
+try:
+    import torch
+except ModuleNotFoundError:  # plotting and widgets, which use only the checks below, need no torch
+    torch = None
 
 
 def require_tensor(value: object, name: str) -> torch.Tensor:
@@ -46,7 +49,7 @@ def require_finite_tensor(value: torch.Tensor, name: str) -> torch.Tensor:
 
 def require_real(value: object, name: str, *, positive: bool = False) -> float:
     """Return ``value`` as a finite float (optionally > 0), else raise a clear error."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
+    if torch is not None and isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}.")
