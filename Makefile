@@ -17,7 +17,7 @@ PY313_STAMP := $(PY313_VENV)/.installed
 FIRST_NOTEBOOK := notebooks/01_chain_rule.ipynb
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 120
 
-.PHONY: lab test unit test-colab test-py313 py313-check lint format notebooks clean
+.PHONY: lab test unit test-browser test-colab test-py313 py313-check lint format notebooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Gradient Flow needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
@@ -32,10 +32,16 @@ lab: $(STAMP)
 
 ## Set up (once) and run everything CI runs: ruff, the unit tests, strict nbval on every
 ## notebook, the same notebooks under Colab's ipywidgets 7.7.1, and the torch-free part on 3.13.
-test: lint unit test-colab test-py313
+test: lint unit test-browser test-colab test-py313
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules $(NBVAL) course_utils tests notebooks
+	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules $(NBVAL) \
+	    --ignore=tests/browser course_utils tests notebooks
+
+## Every notebook in JupyterLab in headless Chromium: Run All, no errors, figures, sliders.
+## Screenshots go to screenshots/. Needs Debian's chromium (apt-get install chromium).
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 $(COLAB_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(COLAB_VENV)
@@ -44,9 +50,10 @@ $(COLAB_STAMP): pyproject.toml constraints.txt
 	    ipywidgets==7.7.1 jupyterlab_widgets==1.1.11
 	@touch $(COLAB_STAMP)
 
-## Every notebook again, strict, with the widget stack Colab ships (ipywidgets 7.7.1).
+## Every notebook again, strict and in the browser, with Colab's widget stack (ipywidgets 7.7.1).
 test-colab: $(COLAB_STAMP)
 	$(COLAB_VENV)/bin/python -m pytest -n 2 --dist loadfile $(NBVAL) -p no:cacheprovider notebooks
+	$(COLAB_VENV)/bin/python -m pytest -p no:cacheprovider tests/browser
 
 $(PY313_STAMP): pyproject.toml
 	$(PY313) -m venv $(PY313_VENV)
@@ -85,4 +92,4 @@ notebooks: $(STAMP)
 	    notebooks/*.ipynb
 
 clean:
-	rm -rf $(VENV) $(COLAB_VENV) $(PY313_VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(COLAB_VENV) $(PY313_VENV) .pytest_cache .ruff_cache .hypothesis screenshots

@@ -145,7 +145,8 @@ def plot_gradient_heatmap(
     ticks = np.arange(len(steps))[:: max(1, len(steps) // 10)]
     ax.set_xticks(ticks + 0.5, [str(steps[i]) for i in ticks])
     _layer_ticks(ax, chosen, axis="y", offset=0.5)
-    fig.colorbar(image, ax=ax, label=f"{statistic} (log scale)")
+    readable = {"mean_abs": "mean |gradient|", "max_abs": "largest |gradient|"}
+    fig.colorbar(image, ax=ax, label=f"{readable.get(statistic, statistic)} (log scale)")
     return fig
 
 

@@ -192,7 +192,8 @@ def histogram_row(
     if shared_range is None:
         low = min(float(v.min()) for v in arrays.values())
         high = max(float(v.max()) for v in arrays.values())
-        pad = 0.05 * (high - low) or 0.5
+        spread = high - low
+        pad = 0.05 * spread if spread > 1e-6 else 0.5  # a spread of rounding errors: one spike
         shared_range = (low - pad, high + pad)
     width, height = panel_size
     fig, axes = new_grid(1, len(arrays), title=title, figsize=(width * len(arrays), height))
