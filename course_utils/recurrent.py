@@ -30,6 +30,7 @@ from ._checks import require_floating, require_int, require_real, require_tensor
 __all__ = [
     "LSTM_GATES",
     "RecallRun",
+    "direct_path_gain",
     "forget_gates",
     "gradient_vs_lag",
     "lstm_gates",
@@ -302,6 +303,26 @@ def forget_gates(lstm: nn.LSTM, sequences: torch.Tensor) -> torch.Tensor:
         )
 
 
+def direct_path_gain(gates: torch.Tensor) -> torch.Tensor:
+    """What the cell state's direct path keeps of a gradient, by lag: entry ``k`` is the
+    product of the *last* ``k`` forget gates, averaged over units (and sequences).
+
+    ``gates`` holds the forget gates in time order along dimension 0, shape (T, ...), as
+    :func:`forget_gates` returns them. Along the cell state alone (``C_t = f_t * C_{t-1}``
+    plus what is written) ``∂C_T/∂C_{T-k}`` is ``f_T * ... * f_{T-k+1}`` for each unit, so
+    entry 0 is 1 and entry ``T`` is the product of all the gates: ``T + 1`` entries.
+
+    >>> direct_path_gain(torch.tensor([[0.1, 0.1], [0.5, 1.0]]))  # two steps, two units
+    tensor([1.0000, 0.7500, 0.0750])
+    """
+    gates = require_floating(require_tensor(gates, "gates"), "gates").detach()
+    if gates.dim() < 1 or gates.shape[0] == 0:
+        raise ValueError(f"gates must have a time dimension first, got shape {tuple(gates.shape)}.")
+    products = gates.flip(0).cumprod(dim=0)  # the last gate, the last two, ...
+    gain = products.reshape(gates.shape[0], -1).mean(dim=1)
+    return torch.cat([gain.new_ones(1), gain])
+
+
 class RecallRun(NamedTuple):
     """What :func:`train_recall` returns: the trained model, the loss at every step, and
     the accuracy on 1,000 fresh test sequences."""
@@ -317,9 +338,9 @@ def train_recall(
     *,
     forget_bias: float | None = None,
     hidden_size: int = 32,
-    steps: int = 400,
+    steps: int = 150,
     batch_size: int = 64,
-    lr: float = 3e-3,
+    lr: float = 1e-2,
     seed: int = 0,
 ) -> RecallRun:
     """Train a :class:`~course_utils.models.SequenceModel` on the recall task at one lag.

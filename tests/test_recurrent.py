@@ -9,6 +9,7 @@ from torch import nn
 from course_utils.models import SequenceModel
 from course_utils.recurrent import (
     LSTM_GATES,
+    direct_path_gain,
     forget_gates,
     gradient_vs_lag,
     lstm_gates,
@@ -186,6 +187,18 @@ def test_per_step_factor_fits_a_geometric_decay_and_refuses_zeros():
         per_step_factor(torch.tensor([1.0, 0.0, 0.5]))
     with pytest.raises(ValueError, match="at least skip"):
         per_step_factor(torch.tensor([1.0, 0.5]), skip=1)
+
+
+def test_direct_path_gain_is_autograd_along_the_cell_state_alone():
+    gates = torch.rand(6, 3, 4, dtype=torch.float64)
+    states = [torch.ones(3, 4, dtype=torch.float64, requires_grad=True)]
+    for f in gates:
+        states.append(f * states[-1] + 1.0)  # what is written does not depend on C_{t-1}
+    grads = torch.autograd.grad(states[-1].sum(), states)  # ∂C_T/∂C_t, unit by unit
+    expected = torch.stack([g.mean() for g in reversed(grads)])
+    assert torch.allclose(direct_path_gain(gates), expected, rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="time dimension first"):
+        direct_path_gain(torch.tensor(0.5))
 
 
 def test_forget_gates_needs_an_lstm():

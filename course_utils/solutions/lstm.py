@@ -29,12 +29,17 @@ def lstm_cell_step(
 
 
 def direct_path_gradient(forget_gates: torch.Tensor) -> torch.Tensor:
-    return forget_gates.prod(dim=0)  # the key line
-    # Each step multiplies the old cell state by f_t, unit by unit, and adds something that
-    # does not depend on it, so ∂C_t/∂C_{t-1} is the diagonal matrix of f_t along this path.
-    # A chain of T diagonal matrices is diagonal: its entries are the products of the gates.
-    # With f = 0.5 that is 0.5**T, gone after a few dozen steps; with f = 0.98 the
-    # gradient keeps more than a third of its size after 50 steps.
+    backwards = forget_gates.flip(0)  # the last gate first: the order the gradient meets them
+    products = backwards.cumprod(dim=0)  # the key line: row k - 1 is f_T ... f_(T-k+1), per unit
+    per_lag = products.reshape(len(products), -1).mean(dim=1)  # average each lag over units
+    return torch.cat([torch.ones_like(per_lag[:1]), per_lag])  # lag 0: C_T itself, gradient 1
+    # Along the cell state alone, ∂C_t/∂C_(t-1) is diag(f_t), so k steps back the gradient of
+    # each unit has been multiplied by the last k gates, and by nothing else. Two traps: the
+    # order (the gradient starts at the end), and the average (each unit multiplies its own
+    # gates; the mean of the products is not the product of the mean gates, because one
+    # small gate anywhere on a unit's chain shuts that unit's path). This is the explorer's
+    # dashed line: with f = 0.5 it falls as 0.5**k, with f = 0.98 it keeps a third after
+    # 50 steps.
 
 
 def forget_bias_for(keep: float, steps: int) -> float:
