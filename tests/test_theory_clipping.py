@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -9,8 +10,10 @@ import torch
 from torch import nn
 
 from course_utils.data import two_spirals
+from course_utils.exercises import clipping as exercises
 from course_utils.gradflow import GradientMonitor
 from course_utils.models import mlp
+from course_utils.solutions import clipping as solutions
 
 INPUTS, LABELS = two_spirals(500, seed=0)
 
@@ -44,26 +47,43 @@ def gradient(scale=3.0):
     return net, [p.grad.clone() for p in net.parameters()]
 
 
-def train(lr, clip=None, *, scale=3.0, steps=300):
-    """Full-batch SGD; the monitor records each gradient before clipping."""
+Run = namedtuple("Run", ["losses", "norms", "cosines", "lengths", "monitor", "weights"])
+
+
+def train(lr, clip=None, *, scale=3.0, steps=300, keep=(), spike=None):
+    """Full-batch SGD; the monitor records each gradient before clipping.
+
+    ``keep``: steps whose weights are saved; ``spike``: a step whose loss is multiplied by 1000.
+    """
     net = make_net(scale)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    losses, cosines = [], []
+    losses, cosines, lengths, weights = [], [], [], {}
     with GradientMonitor(net, every=1, activations=False) as monitor, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for _ in range(steps):
+        for step in range(steps):
+            if step in keep:
+                weights[step] = {name: t.clone() for name, t in net.state_dict().items()}
             optimizer.zero_grad()
             loss = spiral_loss(net)
+            if step == spike:
+                loss = 1000 * loss
             loss.backward()
             monitor.step(loss)
             if clip is not None:
                 original = [p.grad.clone() for p in net.parameters()]
                 clip(net.parameters())
                 cosines.append(cosine([p.grad for p in net.parameters()], original))
+                lengths.append(flat([p.grad for p in net.parameters()]).norm().item())
             optimizer.step()
             losses.append(loss.item())
     norms = np.array([record.global_norm for record in monitor.history])
-    return np.array(losses), norms, np.array(cosines), monitor
+    return Run(np.array(losses), norms, np.array(cosines), np.array(lengths), monitor, weights)
+
+
+def net_at(run, step):
+    net = make_net(3.0)
+    net.load_state_dict(run.weights[step])
+    return net
 
 
 def clip_norm(threshold):
@@ -85,6 +105,7 @@ def test_clipping_by_norm_keeps_the_direction_and_by_value_turns_it():
 def test_clipping_by_value_tends_to_the_sign_whose_cosine_has_a_formula():
     _, grad = gradient()
     g = flat(grad)
+    assert (g != 0).all()  # the formula assumes no entry is exactly 0
     formula = (g.abs().sum() / (g.numel() ** 0.5 * g.norm())).item()
     assert cosine([x.sign() for x in grad], grad) == pytest.approx(formula, abs=1e-9)
     cosines = [cosine([x.clamp(-c, c) for x in grad], grad) for c in (0.1, 0.01, 0.001)]
@@ -124,30 +145,67 @@ def test_error_if_nonfinite_also_raises_on_an_inf_gradient():
 
 @pytest.fixture(scope="module")
 def diverging_and_clipped():
-    return train(0.1), train(0.1, clip_norm(0.5))
+    return train(0.1, keep=(12, 22, 24)), train(0.1, clip_norm(0.5), keep=(100, 200, 299))
+
+
+@pytest.fixture(scope="module")
+def slow():
+    return train(0.008)
 
 
 def test_without_clipping_the_loss_grows_geometrically_to_inf_then_nan(diverging_and_clipped):
-    (losses, _, _, monitor), _ = diverging_and_clipped
+    (losses, _, _, _, monitor, _), _ = diverging_and_clipped
     first_inf = int(np.argmax(np.isinf(losses)))
-    assert 10 < first_inf < 30 and np.isfinite(losses[:first_inf]).all()
-    assert np.isnan(losses[first_inf:]).any() and np.isnan(losses[-1])
-    assert np.median(losses[9:first_inf] / losses[8 : first_inf - 1]) > 10
-    assert losses[0] > 10 * 0.25  # far above the loss of always answering 1/2
+    assert first_inf == 22 and np.isfinite(losses[:first_inf]).all()
+    assert int(np.argmax(np.isnan(losses))) == 26 and np.isnan(losses[-1])
+    assert losses[0] == pytest.approx(4.05, abs=0.005)  # 16 times the 0.25 of answering 1/2
     assert monitor.nonfinite is not None and monitor.nonfinite.step == first_inf
 
 
+def test_from_step_12_every_step_multiplies_the_loss_by_exactly_144(diverging_and_clipped):
+    (losses, *_), _ = diverging_and_clipped
+    growth = losses[13:22] / losses[12:21]
+    assert np.abs(growth - 144).max() < 0.01
+    assert losses[12] / losses[11] < 140  # not before step 12
+
+
+def test_float32_overflows_in_the_sum_first_then_the_squares_then_the_gradient(
+    diverging_and_clipped,
+):
+    plain, _ = diverging_and_clipped
+    float32_max = torch.finfo(torch.float32).max
+    squares = {step: (net_at(plain, step)(INPUTS).squeeze(1) - LABELS) ** 2 for step in (22, 24)}
+    assert squares[22].max().item() == pytest.approx(2.1e36, rel=0.01)  # each square finite
+    total = squares[22].double().sum().item()  # formed before dividing by 500
+    assert total == pytest.approx(1.06e39, rel=0.01) and total > float32_max
+    assert np.isinf(plain.losses[22]) and squares[24].isinf().all()
+    _, _, largest = plain.monitor.series("max_abs")
+    assert int(np.argmax(~np.isfinite(largest).all(axis=1))) == 25  # first non-finite gradient
+
+
 def test_clipping_by_norm_trains_but_fires_on_every_step(diverging_and_clipped):
-    _, (losses, norms, cosines, _) = diverging_and_clipped
-    assert np.isfinite(losses).all() and losses[-1] < 0.1
-    assert np.all(norms > 0.5)
-    assert np.abs(cosines - 1).max() < 1e-6
+    _, clipped = diverging_and_clipped
+    assert np.isfinite(clipped.losses).all() and clipped.losses[-1] == pytest.approx(
+        0.0678, abs=5e-5
+    )
+    assert np.all(clipped.norms > 0.5)
+    assert np.abs(clipped.cosines - 1).max() < 1e-6
+    assert np.abs(clipped.lengths - 0.5).max() < 1e-5
 
 
-def test_clipping_by_value_turns_every_training_step():
-    losses, _, cosines, _ = train(0.1, lambda p: nn.utils.clip_grad_value_(p, 0.01))
-    assert np.isfinite(losses).all()
-    assert cosines.max() < 0.8 and cosines.min() > 0.5
+def test_clipping_by_value_turns_every_training_step_and_takes_longer_steps(
+    diverging_and_clipped,
+):
+    _, clipped = diverging_and_clipped
+    valued = train(0.1, lambda p: nn.utils.clip_grad_value_(p, 0.01))
+    assert np.isfinite(valued.losses).all()
+    assert valued.cosines.max() < 0.8 and valued.cosines.min() > 0.5
+    # It ends lower than the norm-clipped run, but its steps are longer: not a fair race.
+    assert valued.losses[-1] == pytest.approx(0.0619, abs=5e-5)
+    assert valued.losses[-1] < clipped.losses[-1]
+    assert valued.lengths.min() > 0.82 and valued.lengths.max() < 1.09
+    assert np.median(valued.lengths) == pytest.approx(0.88, abs=0.005)
+    assert valued.lengths.max() <= 0.01 * 12737**0.5  # the c·√n bound, 1.13
 
 
 @pytest.mark.parametrize(("rate", "shrinks"), [(0.5, True), (1.9, True), (2.1, False)])
@@ -174,8 +232,62 @@ def top_curvature(net, iterations=30):
 
 def test_large_weights_make_the_curvature_too_large_for_the_learning_rate():
     large, xavier = top_curvature(make_net(3.0)), top_curvature(make_net(1.0))
+    assert (
+        large > 0 and xavier > 0
+    )  # power iteration's answer is the largest, not the most negative
     assert 0.1 * large > 2 > 0.1 * xavier
     assert 2 / large < 0.01  # so η = 0.008 is below the limit
+    assert round((1 - 0.1 * large) ** 2) == 524  # what the starting curvature would predict
+
+
+def test_at_step_12_the_saturated_network_is_a_parabola_of_curvature_2_times_65(
+    diverging_and_clipped,
+):
+    plain, _ = diverging_and_clipped
+    net = net_at(plain, 12)
+    hidden = net[:-1](INPUTS)
+    assert (hidden.abs() == 1).all() and (hidden == hidden[0]).all()
+    curvature = top_curvature(net)
+    assert curvature == pytest.approx(2 * (64 + 1), abs=0.01)
+    assert (1 - 0.1 * curvature) ** 2 == pytest.approx(144, abs=0.01)
+
+
+def test_power_iteration_returns_the_eigenvalue_of_largest_magnitude_even_if_negative():
+    d = torch.tensor([1.0, -5.0, 2.0], dtype=torch.float64)
+    w = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(0.5 * (d * w**2).sum(), w, create_graph=True)
+    v = torch.randn(3, dtype=torch.float64)
+    for _ in range(60):
+        v = v / v.norm()
+        (hv,) = torch.autograd.grad(grad, w, grad_outputs=v, retain_graph=True)
+        curvature = (hv @ v).item()
+        v = hv.detach()
+    assert curvature == pytest.approx(-5.0, rel=1e-6)
+
+
+def test_the_clipped_run_sits_at_the_edge_of_stability(diverging_and_clipped):
+    _, clipped = diverging_and_clipped
+    effective = np.median(0.1 * np.minimum(1, 0.5 / clipped.norms))
+    assert effective == pytest.approx(0.0155, abs=5e-5) and effective > 2 / 238.9
+    curvatures = [top_curvature(net_at(clipped, step)) for step in (100, 200, 299)]
+    assert [round(c) for c in curvatures] == [134, 127, 118]
+    assert [round(effective * c, 2) for c in curvatures] == [2.08, 1.97, 1.83]
+    assert np.mean(np.diff(clipped.losses) > 0) == pytest.approx(0.49, abs=0.005)  # sawtooth
+
+
+def test_a_threshold_that_fires_on_every_step_is_tuned_like_a_learning_rate(
+    diverging_and_clipped, slow
+):
+    _, clipped = diverging_and_clipped
+    runs = {c: clipped if c == 0.5 else train(0.1, clip_norm(c)) for c in (10, 2, 0.5, 0.1)}
+    fires = {c: np.mean(run.norms > c) for c, run in runs.items()}
+    loss = {c: run.losses[-1] for c, run in runs.items()}
+    assert round(fires[10], 2) == 0.12 and round(fires[2], 2) == 0.99
+    assert all(fires[c] == 1 for c in (0.5, 0.1))
+    expected = {10: 0.0462, 2: 0.4739, 0.5: 0.0678, 0.1: 0.0370}
+    assert loss == pytest.approx(expected, abs=5e-5)
+    assert loss[2] > 10 * loss[10] and loss[2] > 0.25  # erratic: a tighter threshold, worse
+    assert loss[0.1] < slow.losses[-1]  # tuned, fixed-length steps beat η = 0.008 here
 
 
 def test_power_iteration_finds_the_largest_eigenvalue_of_a_known_hessian():
@@ -192,21 +304,39 @@ def test_power_iteration_finds_the_largest_eigenvalue_of_a_known_hessian():
     assert curvature == pytest.approx(5.0, rel=1e-6)
 
 
-def test_a_smaller_learning_rate_or_xavier_weights_need_no_clipping(diverging_and_clipped):
-    _, (clipped, _, _, _) = diverging_and_clipped
-    slow, _, _, _ = train(0.008)
-    xavier, _, _, _ = train(0.1, scale=1.0)
-    assert np.isfinite(slow).all() and slow[-1] < clipped[-1]
-    assert np.isfinite(xavier).all()
+def test_a_smaller_learning_rate_or_xavier_weights_need_no_clipping(diverging_and_clipped, slow):
+    _, clipped = diverging_and_clipped
+    xavier = train(0.1, scale=1.0)
+    assert np.isfinite(slow.losses).all() and slow.losses[-1] < clipped.losses[-1]
+    assert slow.losses[-1] == pytest.approx(0.0395, abs=5e-5)
+    assert np.isfinite(xavier.losses).all() and xavier.losses[-1] == pytest.approx(0.1986, abs=5e-5)
 
 
-def test_a_threshold_from_a_healthy_history_rarely_fires_there_and_mostly_at_a_high_rate():
-    _, healthy_norms, _, _ = train(0.008)
-    threshold = float(np.percentile(healthy_norms, 99))
-    _, norms, _, _ = train(0.008, clip_norm(threshold))
-    assert np.mean(norms > threshold) < 0.05
-    losses, norms, _, _ = train(0.1, clip_norm(threshold))
-    assert np.isfinite(losses).all() and np.mean(norms > threshold) > 0.5
+def test_a_threshold_from_a_healthy_history_absorbs_one_corrupted_step(slow):
+    threshold = float(np.percentile(slow.norms, 99))
+    assert threshold == pytest.approx(3.549, abs=5e-4)
+    bumped = train(0.008, spike=150)
+    belted = train(0.008, clip_norm(threshold), spike=150)
+    assert bumped.norms[150] == pytest.approx(212, abs=0.5)
+    assert bumped.losses[149] == pytest.approx(0.071, abs=5e-4)
+    # Without clipping the accident throws the run far above guessing, for many steps.
+    assert bumped.losses[151] == pytest.approx(0.977, abs=5e-4) and bumped.losses[151] > 0.25
+    assert 151 + int(np.argmax(bumped.losses[151:] < bumped.losses[149])) == 204
+    # With the belt the loss keeps falling and ends about where the run without accident did.
+    assert belted.losses[151] == pytest.approx(0.064, abs=5e-4)
+    assert belted.losses[151] < bumped.losses[149]
+    assert belted.losses[-1] == pytest.approx(0.0383, abs=5e-5)
+    assert belted.losses[-1] < bumped.losses[-1]
+    assert abs(belted.losses[-1] - slow.losses[-1]) < 0.003
+    fired = np.flatnonzero(belted.norms > threshold)
+    assert list(fired) == [*range(10), 150]  # the first ten steps and the accident
+
+
+def test_a_threshold_from_a_healthy_history_fires_mostly_at_a_high_rate(slow):
+    threshold = float(np.percentile(slow.norms, 99))
+    misused = train(0.1, clip_norm(threshold))
+    assert np.isfinite(misused.losses).all()
+    assert np.mean(misused.norms > threshold) == pytest.approx(0.837, abs=5e-4)
 
 
 def monitor_free_norm(net):
@@ -234,3 +364,39 @@ def test_the_monitor_called_before_clipping_records_the_norm_clip_grad_norm_retu
         monitor.step(loss)
         total = nn.utils.clip_grad_norm_(net.parameters(), max_norm=1.0)
     assert monitor.latest.global_norm == pytest.approx(total.item(), rel=1e-6)
+
+
+def test_exercise_feedback_names_the_known_mistakes():
+    def stretched(grads, max_norm):
+        total = math.sqrt(sum(g.pow(2).sum().item() for g in grads))
+        return [g * (max_norm / total) for g in grads]
+
+    def each_tensor(grads, max_norm):
+        return [g * min(1.0, max_norm / g.norm().item()) for g in grads]
+
+    message = exercises.clip_by_global_norm.evaluate(stretched).message
+    assert "global norm, 0.24, is already below max_norm = 1" in message
+    assert "unchanged" in message
+    message = exercises.clip_by_global_norm.evaluate(each_tensor).message
+    assert "each tensor by its own norm" in message
+
+    def keeps_inf(norms, percentile):
+        return float(np.percentile([n for n in norms if not math.isnan(n)], percentile))
+
+    def fraction(norms, percentile):
+        return float(np.percentile([n for n in norms if math.isfinite(n)], percentile / 100))
+
+    assert "kept the inf norms" in exercises.choose_threshold.evaluate(keeps_inf).message
+    assert "0 to 100 scale" in exercises.choose_threshold.evaluate(fraction).message
+
+
+def test_the_clipping_solution_leaves_an_all_zero_gradient_alone():
+    zeros = [torch.zeros(3), torch.zeros(2, 2)]
+    assert all((g == 0).all() for g in solutions.clip_by_global_norm(zeros, 1.0))
+
+
+def test_the_diverging_history_suggests_a_useless_threshold(diverging_and_clipped):
+    plain, _ = diverging_and_clipped
+    assert np.isfinite(plain.norms).sum() == 22
+    suggested = solutions.choose_threshold(list(plain.norms), 99)
+    assert suggested == pytest.approx(1.6e18, rel=0.03)

@@ -36,6 +36,7 @@ gelu_derivative = Exercise(
         "math module. The product rule gives 1·Φ(x) + x·φ(x).",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=1e-9,
     atol=1e-12,
 )
@@ -73,4 +74,5 @@ dead_fraction = Exercise(
         "with .all(), then average over the units (convert to float first).",
     ],
     solutions=_SOLUTIONS,
+    points=1,
 )

@@ -77,6 +77,7 @@ treat_a = Exercise(
         "activation=..., init=... and in_features=2 (the spirals have two coordinates).",
     ],
     solutions=_SOLUTIONS,
+    points=2,
 )
 
 
@@ -122,6 +123,7 @@ standardize = Exercise(
         ),
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=5e-3,  # dividing by n or by n - 1 are both fine here
     atol=1e-5,
 )
@@ -174,4 +176,5 @@ treat_f = Exercise(
         "200 times smaller, or use Adam, whose steps are about lr in size.",
     ],
     solutions=_SOLUTIONS,
+    points=2,
 )

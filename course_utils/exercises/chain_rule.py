@@ -47,6 +47,7 @@ two_layer_backward = Exercise(
         "1 - h²; x.",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     output_names=("dL_dw1", "dL_dw2"),
 )
 
@@ -81,6 +82,7 @@ chain_gradient = Exercise(
         "Remember to return grad at the end.",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=1e-9,
     atol=1e-300,
 )

@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._checks import require_int
+
 __all__ = ["Exercise", "Outcome", "compare"]
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
@@ -182,6 +184,7 @@ class Exercise:
         mistakes: common wrong answers, each a function computing it (with the same
             arguments as ``expected``) and the sentence to show a learner who returned it.
         rtol, atol: tolerances for comparing numbers.
+        points: what the exercise is worth when the autograder grades it (all or nothing).
     """
 
     def __init__(
@@ -198,6 +201,7 @@ class Exercise:
         mistakes: Sequence[tuple[Callable[..., Any], str]] = (),
         rtol: float = 1e-6,
         atol: float = 1e-9,
+        points: int = 1,
     ) -> None:
         if isinstance(hints, str) or not hints:
             raise ValueError("hints must be a non-empty list of strings, gentlest first.")
@@ -214,14 +218,20 @@ class Exercise:
         self.mistakes = tuple(mistakes)
         self.rtol = rtol
         self.atol = atol
+        self.points = require_int(points, "points", minimum=1)
 
     def __repr__(self) -> str:
         return (
             f"<Exercise {self.name}: {self.title}. Use .check(your_function), .hint(), .solution()>"
         )
 
-    def evaluate(self, answer: Callable[..., Any] | None) -> Outcome:
-        """Check ``answer`` and return the outcome without printing anything."""
+    def evaluate(
+        self, answer: Callable[..., Any] | None, cases: Sequence[dict[str, Any]] | None = None
+    ) -> Outcome:
+        """Check ``answer`` and return the outcome without printing anything.
+
+        ``cases`` replaces the exercise's own cases (the autograder passes its hidden ones).
+        """
         if answer is None:
             return Outcome(
                 NOT_ATTEMPTED, f"Not attempted yet: write {self.name} above, then check it."
@@ -232,7 +242,7 @@ class Exercise:
                 f"check() takes your function itself: "
                 f"check({self.name}), not check({self.name}(...)).",
             )
-        for case in self.cases():
+        for case in self.cases() if cases is None else cases:
             arguments = copy.deepcopy(case)  # the learner's own copy: the case stays intact
             try:
                 with torch.random.fork_rng(devices=[]):  # seeded, and the learner's RNG untouched

@@ -51,6 +51,7 @@ predicted_second_moments = Exercise(
         "Return a 1-D tensor of the depth values.",
     ],
     solutions=_SOLUTIONS,
+    points=2,
     rtol=1e-9,
 )
 
@@ -80,6 +81,7 @@ layer_norm = Exercise(
         "correction (unbiased=False, or correction=0), and add eps inside the square root.",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=1e-8,
     atol=1e-10,
 )

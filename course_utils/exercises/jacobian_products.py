@@ -42,6 +42,7 @@ tanh_layer_jacobian = Exercise(
         "tanh'(z_i) = 1 - h_i². Multiplying by a diagonal matrix on the left scales the rows.",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=1e-10,
     atol=1e-12,
 )
@@ -83,6 +84,7 @@ backprop_through = Exercise(
         "of matrices is needed, only matrix-vector products.",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=1e-10,
     atol=1e-12,
 )

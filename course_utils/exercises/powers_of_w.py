@@ -42,6 +42,7 @@ repeated_norms = Exercise(
         "and record h.norm(). Return the recorded norms as a 1-D tensor (torch.stack).",
     ],
     solutions=_SOLUTIONS,
+    points=1,
     rtol=1e-9,
 )
 
@@ -68,4 +69,5 @@ transient_peak = Exercise(
         "peak is the floor or the ceiling of L*: compare f at both and return the larger one's L.",
     ],
     solutions=_SOLUTIONS,
+    points=2,
 )

@@ -10,12 +10,12 @@ import torch
 
 def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
     total_norm = math.sqrt(sum(g.pow(2).sum().item() for g in grads))  # all entries, one vector
-    factor = min(1.0, max_norm / total_norm)  # the key line
+    factor = min(1.0, max_norm / (total_norm + 1e-6))  # the key line
     # One factor for every tensor: the gradient gets shorter but keeps its direction, so the
-    # step still goes straight downhill. (PyTorch divides by total_norm + 1e-6, which avoids a
-    # division by zero and makes no difference here.) A factor of 1 leaves a short gradient
+    # step still goes straight downhill. The 1e-6, as in PyTorch, avoids a division by zero
+    # when every entry is 0 (the factor is then 1). A factor of 1 leaves a short gradient
     # alone: clipping only touches the steps that are too long.
-    return [g * factor for g in grads]
+    return [g * factor for g in grads]  # new tensors: g.mul_(factor) would change the caller's
 
 
 def choose_threshold(norms: list[float], percentile: float) -> float:
@@ -25,3 +25,9 @@ def choose_threshold(norms: list[float], percentile: float) -> float:
     # clipped. Record the norms on a run you trust (a learning rate that does not diverge),
     # then count how often the threshold fires in the runs that use it: a few per cent is a
     # safety net; most of the steps means clipping has become the learning rate.
+    # The comprehension builds a new list: removing inf and NaN from `norms` itself would
+    # change the caller's history.
+    # On plain.norms, the diverging run of section 3, the 99th percentile is about 1.6e18.
+    # Only 22 of its 300 norms are finite (after that they overflow to inf, then NaN), and
+    # most of those 22 come from the runaway itself: such a threshold would never fire. A
+    # threshold must come from a run you trust.
