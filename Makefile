@@ -17,7 +17,7 @@ PY313_STAMP := $(PY313_VENV)/.installed
 FIRST_NOTEBOOK := notebooks/01_chain_rule.ipynb
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 120
 
-.PHONY: lab test unit test-browser test-colab test-py313 py313-check lint format notebooks clean
+.PHONY: lab test unit test-browser test-colab test-py313 py313-check lint format notebooks release clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Gradient Flow needs Python 3.10 or newer; run: make PYTHON=python3.11 ...")'
@@ -90,6 +90,10 @@ notebooks: $(STAMP)
 	    --ExecutePreprocessor.record_timing=False \
 	    --ExecutePreprocessor.store_widget_state=False \
 	    notebooks/*.ipynb
+
+## Write release/learners (no solutions, no hidden tests) and release/instructor (nbgrader).
+release: $(STAMP)
+	$(BIN)/python -m course_utils.release --out release --nbgrader
 
 clean:
 	rm -rf $(VENV) $(COLAB_VENV) $(PY313_VENV) .pytest_cache .ruff_cache .hypothesis screenshots

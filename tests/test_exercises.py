@@ -1,6 +1,7 @@
 """The exercise API: solutions pass, stubs are 'not attempted', mistakes are explained."""
 
 import inspect
+import re
 
 import pytest
 import torch
@@ -218,3 +219,32 @@ def test_checking_does_not_move_the_learners_random_numbers():
     before = torch.random.get_rng_state()
     residual.block_jacobian.evaluate(lambda weight, x: torch.randn(len(x), len(x)))
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def _notebook_for(module: str) -> str:
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        if f"from course_utils.exercises import {module} as exercises" in text:
+            return text
+    raise AssertionError(f"no notebook imports course_utils.exercises.{module}")
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.name)
+def test_a_pasted_solution_runs_in_its_notebook(exercise):
+    """Every module or helper a solution uses is imported in the notebook that asks for it."""
+    import types
+
+    solution = exercise.solution_function()
+    notebook = _notebook_for(exercise.solutions.rpartition(".")[2])
+    used = set(solution.__code__.co_names) & set(solution.__globals__)
+    imported = {
+        name
+        for name in used
+        if isinstance(solution.__globals__[name], types.ModuleType)
+        or callable(solution.__globals__[name])
+    }
+    for name in imported - {"annotations"}:
+        bound = re.search(rf"(import {name}\b|as {name}\b|import .*\b{name}\b)", notebook)
+        assert bound, f"{exercise.name}'s solution uses {name}, which its notebook never imports"

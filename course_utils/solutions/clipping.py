@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 
 def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
-    total_norm = math.sqrt(sum(g.pow(2).sum().item() for g in grads))  # all entries, one vector
+    total_norm = sum(g.pow(2).sum().item() for g in grads) ** 0.5  # all entries, one vector
     factor = min(1.0, max_norm / (total_norm + 1e-6))  # the key line
     # One factor for every tensor: the gradient gets shorter but keeps its direction, so the
     # step still goes straight downhill. The 1e-6, as in PyTorch, avoids a division by zero
@@ -19,7 +17,7 @@ def clip_by_global_norm(grads: list[torch.Tensor], max_norm: float) -> list[torc
 
 
 def choose_threshold(norms: list[float], percentile: float) -> float:
-    finite = np.array([n for n in norms if math.isfinite(n)])  # inf and NaN are not healthy
+    finite = np.array([n for n in norms if np.isfinite(n)])  # inf and NaN are not healthy
     return float(np.percentile(finite, percentile))  # the key line
     # With percentile 99, only the largest 1% of the norms of this run would have been
     # clipped. Record the norms on a run you trust (a learning rate that does not diverge),

@@ -1,0 +1,29 @@
+"""Hidden cases for notebook 02, Jacobian products."""
+
+from __future__ import annotations
+
+import torch
+
+
+def tanh_layer_jacobian() -> list[dict[str, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(201)
+    cases = []
+    for rows, columns in [(4, 7), (1, 3), (5, 5)]:
+        W = torch.randn(rows, columns, generator=generator, dtype=torch.float64)
+        b = torch.randn(rows, generator=generator, dtype=torch.float64)
+        x = torch.randn(columns, generator=generator, dtype=torch.float64)
+        cases.append({"W": W, "b": b, "x": x})
+    return cases
+
+
+def backprop_through() -> list[dict[str, object]]:
+    generator = torch.Generator().manual_seed(202)
+    cases = []
+    for widths in [(4, 2), (3, 3, 3, 3), (6, 1, 5)]:
+        jacobians = [
+            torch.randn(widths[i + 1], widths[i], generator=generator, dtype=torch.float64)
+            for i in range(len(widths) - 1)
+        ]
+        grad_output = torch.randn(widths[-1], generator=generator, dtype=torch.float64)
+        cases.append({"jacobians": jacobians, "grad_output": grad_output})
+    return cases
