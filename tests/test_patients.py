@@ -125,3 +125,16 @@ def test_vital_signs_show_each_patients_cause():
     assert "SGD, learning rate 10" in vital_signs("F")
     with pytest.raises(ValueError, match="unknown patient"):
         vital_signs("G")
+
+
+def test_the_healthy_reference_has_some_dead_units_but_below_the_alarm_and_a_loud_output_layer():
+    """Notebook 09 section 1: up to about a third of a layer dead, output layer about 40x."""
+    run = train_fresh(lambda: mlp(8, 32, init="kaiming", in_features=2))
+    for record in (run.monitor.history[0], run.monitor.latest):
+        dead = [
+            s.dead_fraction for s in record.activations().values() if s.dead_fraction is not None
+        ]
+        assert 0 < max(dead) < 0.4
+    gradients = run.monitor.history[0].gradients()
+    weights = [g.mean_abs for name, g in gradients.items() if name.endswith("weight")]
+    assert weights[-1] > 20 * max(weights[:-1])

@@ -48,10 +48,16 @@ tanh_layer_jacobian = Exercise(
 )
 
 
-def _backprop_cases() -> list[dict[str, object]]:
-    generator = torch.Generator().manual_seed(4)
+def backprop_cases(
+    seed: int = 4, layer_widths: tuple[tuple[int, ...], ...] = ((3, 3), (2, 4, 3), (5, 3, 3, 2, 4))
+) -> list[dict[str, object]]:
+    """Random chains of Jacobians, one case per tuple of layer widths.
+
+    The autograder's hidden cases call it with another seed and other widths.
+    """
+    generator = torch.Generator().manual_seed(seed)
     cases = []
-    for widths in [(3, 3), (2, 4, 3), (5, 3, 3, 2, 4)]:
+    for widths in layer_widths:
         jacobians = [
             torch.randn(widths[i + 1], widths[i], generator=generator, dtype=torch.float64)
             for i in range(len(widths) - 1)
@@ -73,7 +79,7 @@ def _backprop_expected(jacobians: list[torch.Tensor], grad_output: torch.Tensor)
 backprop_through = Exercise(
     name="backprop_through",
     title="the input gradient from layer Jacobians, as the backward pass computes it",
-    cases=_backprop_cases,
+    cases=backprop_cases,
     expected=_backprop_expected,
     hints=[
         "The backward pass starts at the output with grad_output and walks the layers from "

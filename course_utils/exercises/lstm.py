@@ -18,10 +18,21 @@ __all__ = ["direct_path_gradient", "forget_bias_for", "lstm_cell_step"]
 _SOLUTIONS = "course_utils.solutions.lstm"
 
 
-def _step_cases() -> list[dict[str, object]]:
-    generator = torch.Generator().manual_seed(8)
+def step_cases(
+    seed: int = 8,
+    sizes: tuple[tuple[int, int, int, float], ...] = (
+        (1, 2, 3, 0.0),
+        (4, 5, 6, 4.0),
+        (3, 1, 8, -2.0),
+    ),
+) -> list[dict[str, object]]:
+    """Random LSTM-cell inputs, one case per (batch, inputs, hidden, forget bias) in ``sizes``.
+
+    The autograder's hidden cases call it with another seed and other sizes.
+    """
+    generator = torch.Generator().manual_seed(seed)
     cases = []
-    for batch, inputs, hidden, forget_bias in ((1, 2, 3, 0.0), (4, 5, 6, 4.0), (3, 1, 8, -2.0)):
+    for batch, inputs, hidden, forget_bias in sizes:
 
         def draw(*shape: int) -> torch.Tensor:
             return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -122,7 +133,7 @@ _STEP_MISTAKES = [
 lstm_cell_step = Exercise(
     name="lstm_cell_step",
     title="one LSTM step from its weights, exactly as nn.LSTMCell computes it",
-    cases=_step_cases,
+    cases=step_cases,
     expected=_step_expected,
     hints=[
         "All four gates come from one matrix product: x times weight_ih transposed, plus h "

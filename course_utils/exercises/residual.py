@@ -80,10 +80,16 @@ block_jacobian = Exercise(
 )
 
 
-def _backward_cases() -> list[dict[str, object]]:
-    generator = torch.Generator().manual_seed(66)
+def backward_cases(
+    seed: int = 66, sizes: tuple[tuple[int, int, int], ...] = ((1, 3, 2), (4, 5, 3), (12, 4, 6))
+) -> list[dict[str, object]]:
+    """Random stacks of blocks, one case per (depth, width, batch) in ``sizes``.
+
+    The autograder's hidden cases call it with another seed and other sizes.
+    """
+    generator = torch.Generator().manual_seed(seed)
     cases = []
-    for depth, width, batch in ((1, 3, 2), (4, 5, 3), (12, 4, 6)):
+    for depth, width, batch in sizes:
         weights = [
             torch.randn(width, width, generator=generator, dtype=torch.float64) / width**0.5
             for _ in range(depth)
@@ -140,7 +146,7 @@ _BACKWARD_MISTAKES = [
 backward_through_blocks = Exercise(
     name="backward_through_blocks",
     title="backpropagation by hand through a stack of residual blocks",
-    cases=_backward_cases,
+    cases=backward_cases,
     expected=_backward_expected,
     hints=[
         "First run the forward pass and keep the input h of every block. Then walk the blocks "

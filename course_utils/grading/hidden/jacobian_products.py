@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.exercises import jacobian_products as visible
+
 
 def tanh_layer_jacobian() -> list[dict[str, torch.Tensor]]:
     generator = torch.Generator().manual_seed(201)
@@ -17,13 +19,4 @@ def tanh_layer_jacobian() -> list[dict[str, torch.Tensor]]:
 
 
 def backprop_through() -> list[dict[str, object]]:
-    generator = torch.Generator().manual_seed(202)
-    cases = []
-    for widths in [(4, 2), (3, 3, 3, 3), (6, 1, 5)]:
-        jacobians = [
-            torch.randn(widths[i + 1], widths[i], generator=generator, dtype=torch.float64)
-            for i in range(len(widths) - 1)
-        ]
-        grad_output = torch.randn(widths[-1], generator=generator, dtype=torch.float64)
-        cases.append({"jacobians": jacobians, "grad_output": grad_output})
-    return cases
+    return visible.backprop_cases(seed=202, layer_widths=((4, 2), (3, 3, 3, 3), (6, 1, 5)))

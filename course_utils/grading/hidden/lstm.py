@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.exercises import lstm as visible
+
 
 def lstm_cell_step() -> list[dict[str, object]]:
-    generator = torch.Generator().manual_seed(801)
-    cases = []
-    for batch, inputs, hidden, forget_bias in ((2, 3, 2, 1.0), (5, 4, 5, -1.0)):
-
-        def draw(*shape: int) -> torch.Tensor:
-            return torch.randn(*shape, generator=generator, dtype=torch.float64)
-
-        bias_ih = draw(4 * hidden)
-        bias_ih[hidden : 2 * hidden] += forget_bias
-        cases.append(
-            {
-                "x": draw(batch, inputs),
-                "h": draw(batch, hidden),
-                "c": draw(batch, hidden),
-                "weight_ih": draw(4 * hidden, inputs) / inputs**0.5,
-                "weight_hh": draw(4 * hidden, hidden) / hidden**0.5,
-                "bias_ih": bias_ih,
-                "bias_hh": draw(4 * hidden),
-            }
-        )
-    return cases
+    return visible.step_cases(seed=801, sizes=((2, 3, 2, 1.0), (5, 4, 5, -1.0)))
 
 
 def direct_path_gradient() -> list[dict[str, torch.Tensor]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.exercises import residual as visible
+
 
 def block_jacobian() -> list[dict[str, object]]:
     generator = torch.Generator().manual_seed(601)
@@ -16,14 +18,4 @@ def block_jacobian() -> list[dict[str, object]]:
 
 
 def backward_through_blocks() -> list[dict[str, object]]:
-    generator = torch.Generator().manual_seed(602)
-    cases = []
-    for depth, width, batch in ((2, 3, 4), (7, 2, 1)):
-        weights = [
-            torch.randn(width, width, generator=generator, dtype=torch.float64) / width**0.5
-            for _ in range(depth)
-        ]
-        x = torch.randn(batch, width, generator=generator, dtype=torch.float64)
-        grad_output = torch.randn(batch, width, generator=generator, dtype=torch.float64)
-        cases.append({"weights": weights, "x": x, "grad_output": grad_output})
-    return cases
+    return visible.backward_cases(seed=602, sizes=((2, 3, 4), (7, 2, 1)))
