@@ -7,17 +7,20 @@ every recorded step, inside a training loop. Nothing here is meant for learners 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 __all__ = [
+    "HISTOGRAM_EXPONENTS",
     "MIN_BATCH_FOR_DEAD",
     "SIGMOID_SATURATION",
+    "SMALL_GRADIENT",
     "TANH_SATURATION",
     "gradient_table",
-    "log_histograms",
     "summarise_activation",
 ]
 
@@ -29,61 +32,168 @@ SIGMOID_SATURATION = 0.01
 # that is merely off for these few looks dead.
 MIN_BATCH_FOR_DEAD = 16
 
-_INT_VIEWS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+# Gradient histograms count |g| per power of two: bin e holds 2**e <= |g| < 2**(e + 1), for
+# e from -53 (about 1e-16) to 12 (|g| up to 8192). A float keeps that e in its exponent bits,
+# so the bin of every entry is read off its bits, exactly, with no logarithm.
+HISTOGRAM_EXPONENTS = np.arange(-53, 13)
+_HISTOGRAM_LOW = int(HISTOGRAM_EXPONENTS[0])
+_BINS = len(HISTOGRAM_EXPONENTS)
 
-_SMALL = 4096  # gradients up to this size are summarised together, in one pass for all
+# For float32 and float64: the integer view, where the exponent starts, and its bias.
+_EXPONENT_BITS = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.int64, 52, 1023)}
+
+# Gradients up to this size are summarised together, in one pass for all of them.
+SMALL_GRADIENT = 4096
 
 
-def gradient_table(grads: list[torch.Tensor], scratch: dict[Any, torch.Tensor]) -> np.ndarray:
-    """Per tensor: norm, sum, max |g|, nonzero count and sum of |g|, in one transfer.
+def gradient_table(
+    grads: list[torch.Tensor], scratch: dict[Any, torch.Tensor], *, histograms: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per tensor: norm, sum, max |g|, nonzero count and sum of |g|, in one transfer; with
+    ``histograms``, also the entries per power of two (see ``HISTOGRAM_EXPONENTS``).
 
-    Large gradients are read from memory once each: the first reduction brings a tensor into
-    the cache, and the others run on the cached copy; |g| goes into ``scratch``, a buffer
-    reused from step to step. Nonzeros are counted on the integer view of |g|'s bits, many
-    times faster on a CPU than on the floats: a float is zero exactly when the bits of its
-    absolute value are all 0 (-0.0 included). Small gradients (biases, norm scales) are
-    joined into one tensor and summarised segment by segment, a handful of operations for
-    all of them instead of a handful each. Half precision is summed in float32.
+    The results of every tensor's reductions stay on its device until one stack brings them
+    all to NumPy. Small gradients (biases, norm scales) are summarised together, a handful of
+    operations for all of them instead of a handful each: a small operation costs as much as
+    a reduction over 10,000 numbers.
     """
-    flats = [(g.to_dense() if g.is_sparse else g).detach().reshape(-1) for g in grads]
-    table = np.zeros((len(flats), 5))
-    large = [i for i, f in enumerate(flats) if f.numel() > _SMALL]
-    small = [i for i, f in enumerate(flats) if 0 < f.numel() <= _SMALL]
-    rows = [_large_gradient_row(flats[i], scratch) for i in large]
+    table = np.zeros((len(grads), 5))
+    counts = np.zeros((len(grads), _BINS), dtype=np.int64) if histograms else None
+    large = [i for i, g in enumerate(grads) if g.numel() > SMALL_GRADIENT]
+    small = [i for i, g in enumerate(grads) if 0 < g.numel() <= SMALL_GRADIENT]
+    if large:
+        sums: list[torch.Tensor] = []
+        nonzeros: list[torch.Tensor | int] = []
+        histogram_rows: list[torch.Tensor] = []
+        for i in large:
+            magnitude = _large_gradient_sums(grads[i], scratch, sums)
+            nonzeros.append(_count_nonzero(magnitude))
+            if counts is not None:
+                histogram_rows.append(_exponent_counts(magnitude))  # spoils magnitude: last
+        table[np.ix_(large, [0, 1, 2, 4])] = _gather(sums).reshape(len(large), 4)
+        table[large, 3] = _gather_counts(nonzeros)
+        if counts is not None:
+            counts[large] = _gather(histogram_rows)
     if small:
-        rows.extend(_small_gradient_rows([flats[i] for i in small]).unbind(0))
-    if rows:
-        table[large + small] = (
-            torch.stack([r.to(rows[0].device) for r in rows]).double().cpu().numpy()
-        )
+        flats = [_flat(grads[i]) for i in small]
+        table[small] = _small_gradient_rows(flats)
+        if counts is not None:
+            counts[small] = _small_exponent_counts(flats).cpu().numpy()
     table[:, 0] = np.sqrt(table[:, 0])  # sum of squares -> norm
     for i in np.flatnonzero(table[:, 0] < table[:, 2]):  # squares underflowed: tiny gradients
-        table[i, 0] = torch.linalg.vector_norm(flats[i].double()).item()
-    return table
+        table[i, 0] = torch.linalg.vector_norm(_flat(grads[i]).double()).item()
+    return table, counts
 
 
-def _large_gradient_row(flat: torch.Tensor, scratch: dict[Any, torch.Tensor]) -> torch.Tensor:
-    values = flat.float() if flat.element_size() < 4 else flat
+def _large_gradient_sums(
+    grad: torch.Tensor, scratch: dict[Any, torch.Tensor], sums: list[torch.Tensor]
+) -> torch.Tensor:
+    """Append sum of squares, sum, max |g| and sum of |g| to ``sums``; return |g|.
+
+    The gradient is read from memory once: |g| is written into ``scratch`` (a buffer reused
+    from step to step, returned), and the other reductions run on the copies now in the CPU
+    cache. Half precision is summed in float32.
+    """
+    values = _flat(grad)
+    if values.dtype not in _EXPONENT_BITS:
+        values = values.float()
     magnitude = torch.abs(values, out=_scratch(scratch, values))
-    bits = magnitude.view(_INT_VIEWS[magnitude.element_size()])
-    columns = [values.dot(values), values.sum(), magnitude.amax(), torch.count_nonzero(bits)]
-    return torch.stack([*(c.float() for c in columns), magnitude.sum().float()])
+    sums += (values.dot(values), values.sum(), magnitude.amax(), magnitude.sum())
+    return magnitude
 
 
-def _small_gradient_rows(flats: list[torch.Tensor]) -> torch.Tensor:
+def _flat(grad: torch.Tensor) -> torch.Tensor:
+    if grad.is_sparse:
+        grad = grad.to_dense()
+    if grad.requires_grad:  # a gradient of a gradient (create_graph=True)
+        grad = grad.detach()
+    return grad.reshape(-1)
+
+
+def _count_nonzero(magnitude: torch.Tensor) -> torch.Tensor | int:
+    """Nonzero entries of |g|, counted on its bits: many times faster on a CPU than on the
+    floats, and a float is zero exactly when the bits of its absolute value are all 0 (-0.0
+    included). On a CPU, NumPy counts twice as fast as torch."""
+    bits = magnitude.view(_EXPONENT_BITS[magnitude.dtype][0])
+    if bits.device.type == "cpu":
+        return int(np.count_nonzero(bits.numpy()))
+    return torch.count_nonzero(bits)
+
+
+def _gather(tensors: list[torch.Tensor]) -> np.ndarray:
+    """Tensors of one shape, stacked and brought to NumPy (as float64) in one transfer."""
+    device = tensors[0].device
+    if any(t.device != device for t in tensors):  # a model spread over several devices
+        tensors = [t.to(device) for t in tensors]
+    return torch.stack(tensors).cpu().numpy().astype(np.float64)
+
+
+def _gather_counts(counts: list[torch.Tensor | int]) -> np.ndarray:
+    if all(isinstance(c, int) for c in counts):
+        return np.array(counts, dtype=np.float64)
+    return _gather([torch.as_tensor(c) for c in counts])
+
+
+def _exponent_counts(magnitude: torch.Tensor) -> torch.Tensor:
+    """Entries of |g| per power of two, read off the bits of |g| (which it overwrites)."""
+    int_type, shift, bias = _EXPONENT_BITS[magnitude.dtype]
+    exponents = magnitude.view(int_type).bitwise_right_shift_(
+        shift
+    )  # the sign bit is 0: just the biased exponent
+    counts = torch.bincount(exponents, minlength=2 * bias + 2)
+    start = bias + _HISTOGRAM_LOW
+    return counts[start : start + _BINS]
+
+
+def _small_gradient_rows(flats: list[torch.Tensor]) -> np.ndarray:
+    """Rows of the table for small gradients, summarised in batches of similar sizes: a
+    handful of operations per batch, not per tensor. A batch grows, smallest tensors first,
+    while padding it to its largest tensor at most doubles the numbers to reduce."""
+    rows = np.empty((len(flats), 5))
+    batch: list[int] = []
+    total = 0
+    for i in sorted(range(len(flats)), key=lambda i: flats[i].numel()):
+        size = flats[i].numel()
+        if batch and size * (len(batch) + 1) > 2 * (total + size):
+            rows[batch] = _padded_rows([flats[j] for j in batch])
+            batch, total = [], 0
+        batch.append(i)
+        total += size
+    rows[batch] = _padded_rows([flats[j] for j in batch])
+    return rows
+
+
+def _padded_rows(flats: list[torch.Tensor]) -> np.ndarray:
+    """The five numbers of each tensor, from one matrix padded with zeros (which change none
+    of them), reduced along its rows."""
+    dtype = functools.reduce(torch.promote_types, {f.dtype for f in flats})
+    if dtype not in _EXPONENT_BITS:
+        dtype = torch.float32
+    device = flats[0].device
+    values = nn.utils.rnn.pad_sequence([f.to(device, dtype) for f in flats], batch_first=True)
+    magnitude = values.abs()
+    columns = (
+        torch.linalg.vecdot(values, values),
+        values.sum(1),
+        magnitude.amax(1),
+        torch.count_nonzero(magnitude, dim=1),  # NaN counts as nonzero
+        magnitude.sum(1),
+    )
+    return torch.stack(columns, dim=1).cpu().numpy()
+
+
+def _small_exponent_counts(flats: list[torch.Tensor]) -> torch.Tensor:
+    """Entries per power of two of each small tensor, with one bincount for all of them."""
     device = flats[0].device
     dtype = torch.float64 if any(f.dtype == torch.float64 for f in flats) else torch.float32
-    values = torch.cat([f.to(device, dtype) for f in flats])
+    int_dtype, shift, bias = _EXPONENT_BITS[dtype]
+    magnitude = torch.cat([f.to(device, dtype) for f in flats]).abs()
+    bins = magnitude.view(int_dtype).bitwise_right_shift_(shift) - (bias + _HISTOGRAM_LOW)
     lengths = torch.tensor([f.numel() for f in flats], device=device)
-    magnitude = values.abs()
-    columns = [
-        torch.segment_reduce(values * values, "sum", lengths=lengths),
-        torch.segment_reduce(values, "sum", lengths=lengths),
-        torch.segment_reduce(magnitude, "max", lengths=lengths),
-        torch.segment_reduce((magnitude != 0).to(dtype), "sum", lengths=lengths),  # NaN too
-        torch.segment_reduce(magnitude, "sum", lengths=lengths),
-    ]
-    return torch.stack(columns, dim=1)
+    segment = torch.repeat_interleave(torch.arange(len(flats), device=device), lengths)
+    inside = (bins >= 0) & (bins < _BINS)
+    index = segment[inside] * _BINS + bins[inside]
+    return torch.bincount(index, minlength=len(flats) * _BINS).reshape(len(flats), _BINS)
 
 
 def _scratch(buffers: dict[Any, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
@@ -99,37 +209,33 @@ def summarise_activation(out: torch.Tensor, kind: str, row: torch.Tensor) -> tup
     """Add (sum, sum of squares, flagged) of ``out`` to ``row``; return its count and units.
 
     "Flagged" means dead units for ReLUs (a unit is one output position, dead when it is
-    zero for every example in the batch), saturated outputs for tanh and sigmoid.
+    zero for every example in the batch), saturated outputs for tanh and sigmoid. A ReLU's
+    outputs are never negative, so a unit's sum over the batch is 0 exactly when it is dead;
+    the sum of those sums is the total, without another pass over the output.
     """
     x = out.detach()
     if x.dtype not in (torch.float32, torch.float64):
         x = x.float()
     flat = x.reshape(-1)
-    units = flat.numel()
-    flagged = None
+    count = units = flat.numel()
     if kind == "dead":
-        units = 0  # no verdict for a batch too small to tell dead from merely off
         if x.dim() > 1 and x.shape[0] >= MIN_BATCH_FOR_DEAD:
-            batch_max = x.amax(dim=0)
-            flagged = (batch_max <= 0).sum(dtype=x.dtype)
-            units = batch_max.numel()
+            per_unit = x.sum(dim=0)
+            dead = (per_unit == 0).sum(dtype=x.dtype)
+            stats = torch.stack([per_unit.sum(), flat.dot(flat), dead])
+            units = per_unit.numel()
+        else:  # no verdict for a batch too small to tell dead from merely off
+            stats = torch.stack([flat.sum(), flat.dot(flat)])
+            units = 0
     elif kind == "tanh":
         flagged = (flat.abs() > TANH_SATURATION).sum(dtype=x.dtype)
+        stats = torch.stack([flat.sum(), flat.dot(flat), flagged])
     elif kind == "sigmoid":
-        flagged = ((flat < SIGMOID_SATURATION) | (flat > 1 - SIGMOID_SATURATION)).sum(dtype=x.dtype)
-    if flagged is None:
-        stats, target = torch.stack([flat.sum(), flat.dot(flat)]), row[:2]
+        outside = (flat < SIGMOID_SATURATION) | (flat > 1 - SIGMOID_SATURATION)
+        stats = torch.stack([flat.sum(), flat.dot(flat), outside.sum(dtype=x.dtype)])
     else:
-        stats, target = torch.stack([flat.sum(), flat.dot(flat), flagged]), row
-    target.add_(stats.to(row.device, row.dtype))
-    return flat.numel(), units
-
-
-def log_histograms(grads: list[torch.Tensor], edges: np.ndarray) -> np.ndarray:
-    """Histogram of log10|g| per tensor (zeros and values outside the edges are left out)."""
-    low, high, bins = float(edges[0]), float(edges[-1]), len(edges) - 1
-    rows = []
-    for g in grads:
-        magnitude = (g.to_dense() if g.is_sparse else g).detach().abs().float()
-        rows.append(torch.histc(magnitude.clamp_min_(1e-30).log10_(), bins=bins, min=low, max=high))
-    return torch.stack(rows).cpu().numpy().astype(np.int32)
+        stats = torch.stack([flat.sum(), flat.dot(flat)])
+    if stats.dtype != row.dtype or stats.device != row.device:
+        stats = stats.to(row.device, row.dtype)
+    row[: len(stats)].add_(stats)
+    return count, units

@@ -19,24 +19,31 @@ healthy: no vanishing or exploding gradients, dead or saturated units, or odd up
 
 How it works, and why it is cheap:
 
+* Only every ``every``-th step is recorded (10 by default), and at most ``max_records``
+  records are kept, each a few small NumPy arrays. Between recorded steps the monitor
+  watches only the model's calls, its output and the loss: a few operations per step.
 * **Gradients** are read from ``p.grad`` after the backward pass (no backward hooks, which
-  break on in-place operations). On a recorded step every statistic of every parameter
-  comes from a few reductions per tensor, run while the tensor is in the CPU cache, and
-  reaches Python in one transfer, instead of one ``.item()`` per statistic and parameter.
-* **Activations** are summarised by forward hooks, at the moment each module runs: an
-  in-place ReLU that later overwrites a Linear output cannot spoil them. Forward passes run
-  under ``torch.no_grad()`` (evaluation) are ignored, and the passes of one step (gradient
-  accumulation) are pooled. A module called several times per step is pooled over its calls.
+  break on in-place operations, and no gradient hooks, which run slower inside autograd).
+  On a recorded step every statistic of every parameter comes from a few reductions per
+  tensor, run while the tensor is in the CPU cache, and reaches Python in one transfer,
+  instead of one ``.item()`` per statistic and parameter.
+* **Activations** are summarised on recorded steps by a forward hook, at the moment each
+  module runs: an in-place ReLU that later overwrites a Linear output cannot spoil them.
+  Forward passes run under ``torch.no_grad()`` (evaluation) are ignored, and the passes of
+  one step (gradient accumulation) are pooled. A module called several times per step is
+  pooled over its calls.
 * **Layer order** is the order in which the modules ran in the forward pass, not the
   order in which they were defined.
 * **Update-to-data ratios** ‖Δp‖ / ‖p‖ come from hooks on the optimizer's ``step``.
-* Only every ``every``-th step is recorded (10 by default), and at most ``max_records``
-  records are kept, each a few small NumPy arrays.
-* **NaN and Inf**: the loss passed to :meth:`step` and every layer's output are checked on
-  every step, gradients on recorded steps. The first time something is non-finite, the
-  monitor works out where it started (the input, an earlier update of the weights, the
-  first layer whose output went bad, the loss, or the layer nearest the loss whose
-  gradient went bad) and warns once.
+* **NaN and Inf**: the loss passed to :meth:`step` and the model's output are checked on
+  every step; every layer's output and the gradients on recorded steps. The first time
+  something is non-finite, the monitor works out where it started (the input, an earlier
+  update of the weights, the first layer whose output went bad, the loss, or the layer
+  nearest the loss whose gradient went bad) and warns once. Between recorded steps it finds
+  the first bad layer by running the model again on that step's inputs, checking every
+  layer (without gradients; the random numbers and buffers such as BatchNorm's running
+  statistics are left as they were). An Inf that a later layer hides (tanh(inf) = 1)
+  without spoiling the output or the loss is caught at the next recorded step.
 """
 
 from __future__ import annotations
@@ -54,8 +61,8 @@ from torch import nn
 
 from ._checks import require_int
 from ._statistics import (
+    HISTOGRAM_EXPONENTS,
     gradient_table,
-    log_histograms,
     summarise_activation,
 )
 
@@ -151,7 +158,7 @@ class StepRecord:
     _acts: np.ndarray  # (modules, 6): see _ACT_FIELDS
     _order: np.ndarray  # indices of the modules in the order they first ran
     _updates: np.ndarray  # (parameters,): update-to-data ratio, NaN where not measured
-    _histograms: np.ndarray | None  # (parameters, bins) counts of log10|grad|
+    _histograms: np.ndarray | None  # (parameters, bins) entries of |grad| per power of two
     _monitor: GradientMonitor
 
     def __repr__(self) -> str:
@@ -201,7 +208,8 @@ class StepRecord:
         return {n: float(r) for n, r in zip(names, self._updates, strict=True) if np.isfinite(r)}
 
     def histogram(self, name: str) -> np.ndarray | None:
-        """Counts of log10|grad| of parameter ``name`` in the bins :attr:`HISTOGRAM_EDGES`."""
+        """Entries of |grad| of parameter ``name`` per bin of ``GradientMonitor.HISTOGRAM_EDGES``
+        (zeros, NaN and Inf are left out, as are entries outside the edges)."""
         if self._histograms is None:
             return None
         return self._histograms[self._monitor._param_index(name)]
@@ -296,6 +304,15 @@ def _activation_kind(module: nn.Module) -> str:
     return "other"
 
 
+def _owns_parameters(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters(recurse=False))
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    with torch.no_grad():
+        return bool(torch.isfinite(tensor).all())
+
+
 def _inside_torch_func() -> bool:
     """True inside torch.func transforms (vmap, grad, jacrev), where hooks must not write."""
     peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
@@ -325,7 +342,7 @@ class GradientMonitor:
             measurement copies the weights, which costs about as much as a recorded step's
             gradient statistics.
         activations: also summarise the output of every module that runs.
-        histograms: also keep a histogram of log10|grad| per parameter.
+        histograms: also keep a histogram of |grad| per parameter, one bin per power of two.
         max_records: keep at most this many records (the oldest are dropped).
 
     Use it as a context manager, or call :meth:`attach` and :meth:`detach`. Call
@@ -333,7 +350,8 @@ class GradientMonitor:
     ``optimizer.step()`` too).
     """
 
-    HISTOGRAM_EDGES = np.linspace(-16.0, 4.0, 41)  # log10|grad| from 1e-16 to 1e4, 0.5 decade bins
+    # Histogram bin edges in log10|grad|: the powers of two from 2**-53 (1.1e-16) to 2**13.
+    HISTOGRAM_EDGES = np.append(HISTOGRAM_EXPONENTS, HISTOGRAM_EXPONENTS[-1] + 1) * np.log10(2)
 
     def __init__(
         self,
@@ -385,7 +403,7 @@ class GradientMonitor:
         self.module_names = [
             name
             for name, m in modules.items()
-            if not any(True for _ in m.children()) or any(True for _ in m.parameters(recurse=False))
+            if not any(True for _ in m.children()) or _owns_parameters(m)
         ]
         self._modules = modules
         module_index = {name: i for i, name in enumerate(self.module_names)}
@@ -401,22 +419,31 @@ class GradientMonitor:
         self._recording = True
         # What the hooks gather during one step, written into buffers made once: many small
         # tensors kept alive until step() would fragment the memory that the activations
-        # reuse, and slow training. Per module: sum, sum of squares and flagged units of its
-        # output (outside recorded steps only the sum, whose finiteness tells whether the
-        # output held a NaN or Inf); count, units and calls; the order in which modules
-        # first ran; the sum of the model's input.
+        # reuse, and slow training. On every step: the model's calls (their arguments, kept
+        # to trace a NaN) and the sum of its outputs (non-finite if they held a NaN or Inf).
+        # On recorded steps, per module: sum, sum of squares and flagged units of its output;
+        # count, units and calls; the order in which modules first ran.
         device = self._params[0].device
+        self._calls: list[tuple[tuple, dict]] = []
+        self._output_sum = torch.zeros((), device=device)
         self._sums = torch.zeros(len(self.module_names), 3, device=device)
-        self._input_sum = torch.zeros((), device=device)
         self._counts = [[0, 0, 0] for _ in self.module_names]
         self._order: list[int] = []
         self._forward_seen = False
+        # The modules watched on recorded steps: id -> (index, activation kind, whether it has
+        # parameters of its own), and the hook that watches them, there only on those steps.
+        self._watched = {
+            id(module): (i, _activation_kind(module), _owns_parameters(module))
+            for i, module in enumerate(self._modules[name] for name in self.module_names)
+        }
+        self._step_hook: Any = None
         # The weights before an optimizer step, to measure the update: allocated on the
         # first measurement, reused while attached.
         self._weights_before: list[torch.Tensor] | None = None
+        self._sizes_before: torch.Tensor | None = None
         self._measuring_update: int | None = None
         self._pending_updates: np.ndarray | None = None
-        self._scratch: dict[Any, torch.Tensor] = {}  # reused working memory, see _gradient_table
+        self._scratch: dict[Any, torch.Tensor] = {}  # reused working memory, see gradient_table
 
     # ----------------------------------------------------------------- attaching
     @property
@@ -443,10 +470,10 @@ class GradientMonitor:
             raise RuntimeError("this monitor is already attached; call detach() first.")
         self._recording = self._step % self.every == 0
         self._clear_step()
-        self._handles.append(self.model.register_forward_pre_hook(self._on_model_input))
-        for i, name in enumerate(self.module_names):
-            module = self._modules[name]
-            self._handles.append(module.register_forward_hook(self._make_forward_hook(i, module)))
+        model = self.model
+        self._handles.append(model.register_forward_pre_hook(self._on_call, with_kwargs=True))
+        self._handles.append(model.register_forward_hook(self._on_output))
+        self._watch_step()
         if self.optimizer is not None:
             self._handles.append(self.optimizer.register_step_pre_hook(self._before_update))
             self._handles.append(self.optimizer.register_step_post_hook(self._after_update))
@@ -457,6 +484,8 @@ class GradientMonitor:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._watch_step()
+        self._calls.clear()
         self._weights_before = None
         self._scratch.clear()
 
@@ -467,34 +496,51 @@ class GradientMonitor:
         self.detach()
 
     # ------------------------------------------------------------------ the hooks
-    def _on_model_input(self, module: nn.Module, args: Any) -> None:
-        x = _first_tensor(args)
-        if _watching() and x is not None and x.is_floating_point():
-            self._input_sum.add_(x.detach().sum().to(self._input_sum.device))
+    def _watch_step(self) -> None:
+        """Add the hook of a recorded step, or remove it if the next step is not one (or the
+        monitor is detached). It is one process-wide forward hook: adding it is one call, not
+        one per module, and between recorded steps no module pays for a hook at all (only
+        the model's calls and outputs are watched then)."""
+        watch = self._recording and self.attached
+        if watch and self._step_hook is None:
+            hook = nn.modules.module.register_module_forward_hook(self._on_module_output)
+            self._step_hook = hook
+        elif not watch and self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
 
-    def _make_forward_hook(self, index: int, module: nn.Module):
-        kind = _activation_kind(module)
-        keeps_finite = isinstance(module, _KEEP_FINITE)
-        counts = self._counts[index]
-        row = self._sums[index]  # this module's sum, sum of squares and flagged units
-        total = row[0]
-
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            out = _first_tensor(output)
-            if out is None or not out.is_floating_point() or not _watching():
-                return
+    def _on_call(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if _watching():
+            self._calls.append((args, kwargs))
             self._forward_seen = True
-            if counts[2] == 0:
-                self._order.append(index)
-            counts[2] += 1
-            if self._recording and self.record_activations:
-                count, units = summarise_activation(out, kind, row)
-                counts[0] += count
-                counts[1] += units
-            elif not keeps_finite:
-                total.add_(out.detach().sum().to(total.device))  # NaN or Inf makes it non-finite
 
-        return hook
+    def _on_output(self, module: nn.Module, args: Any, output: Any) -> None:
+        out = _first_tensor(output)
+        if out is not None and out.is_floating_point() and _watching():
+            total = self._output_sum
+            total.add_(out.detach().sum().to(total.device))  # NaN or Inf makes it non-finite
+
+    def _on_module_output(self, module: nn.Module, args: Any, output: Any) -> None:
+        """Summarise a module's output on a recorded step, the moment it runs: an in-place
+        operation later cannot spoil it. Other modules (of other models too) pass through."""
+        watched = self._watched.get(id(module))
+        if watched is None:
+            return
+        index, kind, owns_parameters = watched
+        if not (self.record_activations or owns_parameters):
+            return
+        out = _first_tensor(output)
+        if out is None or not out.is_floating_point() or not _watching():
+            return
+        self._forward_seen = True
+        counts = self._counts[index]
+        if counts[2] == 0:
+            self._order.append(index)
+        counts[2] += 1
+        if self.record_activations:
+            count, units = summarise_activation(out, kind, self._sums[index])
+            counts[0] += count
+            counts[1] += units
 
     def _before_update(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         # Which step does this update belong to? If no training forward pass happened since
@@ -509,14 +555,15 @@ class GradientMonitor:
                 if self._weights_before is None:
                     self._weights_before = [torch.empty_like(p) for p in self._params]
                 torch._foreach_copy_(self._weights_before, [p.detach() for p in self._params])
+                self._sizes_before = torch.stack(torch._foreach_norm(self._weights_before))
 
     def _after_update(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._measuring_update is None:
             return
         with torch.no_grad():
-            pairs = zip(self._weights_before, self._params, strict=True)
-            changes = torch.stack([torch.dist(before, p.detach()) for before, p in pairs])
-            sizes = torch.stack([torch.linalg.vector_norm(b) for b in self._weights_before])
+            torch._foreach_sub_(self._weights_before, [p.detach() for p in self._params])
+            changes = torch.stack(torch._foreach_norm(self._weights_before))  # ‖Δp‖
+            sizes = self._sizes_before
         changes, sizes = changes.double().cpu().numpy(), sizes.double().cpu().numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = np.where(sizes > 0, changes / sizes, np.nan)  # a zero weight has no ratio
@@ -555,10 +602,12 @@ class GradientMonitor:
         self._clear_step()
         self._step += 1
         self._recording = self._step % self.every == 0
+        self._watch_step()
 
     def _clear_step(self) -> None:
+        self._calls.clear()
+        self._output_sum.zero_()
         self._sums.zero_()
-        self._input_sum.zero_()
         for counts in self._counts:
             counts[:] = (0, 0, 0)
         self._order.clear()
@@ -568,8 +617,11 @@ class GradientMonitor:
     def _record(self, loss: float | None) -> StepRecord:
         has_grad = np.array([p.grad is not None for p in self._params])
         present = np.flatnonzero(has_grad)
+        grads = [self._params[i].grad for i in present]
         raw = np.full((len(self._params), len(_GRAD_FIELDS)), np.nan)
-        raw[present] = gradient_table([self._params[i].grad for i in present], self._scratch)
+        raw[present], counts = gradient_table(
+            grads, self._scratch, histograms=self.record_histograms
+        )
         global_norm = float(np.sqrt(np.sum(raw[present, 0] ** 2)))
 
         acts = np.full((len(self.module_names), len(_ACT_FIELDS)), np.nan)
@@ -579,10 +631,9 @@ class GradientMonitor:
             acts[summarised, 3:] = [self._counts[i] for i in summarised]
 
         histograms = None
-        if self.record_histograms:
+        if counts is not None:
             histograms = np.zeros((len(self._params), len(self.HISTOGRAM_EDGES) - 1), np.int32)
-            grads = [self._params[i].grad for i in present]
-            histograms[present] = log_histograms(grads, self.HISTOGRAM_EDGES)
+            histograms[present] = counts
 
         updates = np.full(len(self._params), np.nan)
         if self._pending_updates is not None:
@@ -598,22 +649,22 @@ class GradientMonitor:
             return True
         if record is not None and not math.isfinite(record.global_norm):
             return True
-        return not math.isfinite(self._sums[:, 0].sum().item() + self._input_sum.item())
+        return not math.isfinite((self._output_sum + self._sums[:, 0].sum()).item())
 
     def _locate_nonfinite(self, loss: float | None) -> None:
         self.nonfinite = self._find_nonfinite(self._step, loss)
         warnings.warn(self.nonfinite.message, RuntimeWarning, stacklevel=3)
 
     def _find_nonfinite(self, step: int, loss: float | None) -> NonFiniteEvent:
-        if not math.isfinite(self._input_sum.item()):
+        inputs = [_first_tensor(args) for args, _ in self._calls]
+        if any(x is not None and x.is_floating_point() and not _all_finite(x) for x in inputs):
             return NonFiniteEvent(
                 step,
                 "input",
                 None,
                 f"step {step}: the model's input already contains NaN or Inf: check the data.",
             )
-        with torch.no_grad():
-            finite_weights = [bool(torch.isfinite(p).all()) for p in self._params]
+        finite_weights = [_all_finite(p) for p in self._params]
         if not all(finite_weights):
             layer = self._nearest_output([i for i, ok in enumerate(finite_weights) if not ok])
             return NonFiniteEvent(
@@ -624,18 +675,16 @@ class GradientMonitor:
                 "or broken by an earlier update (a non-finite gradient, or a learning rate far "
                 "too large; record every step, every=1, to see when).",
             )
-        sums = self._sums[:, 0].tolist()
-        for index in self._order:
-            module = self._modules[self.module_names[index]]
-            if not isinstance(module, _KEEP_FINITE) and not math.isfinite(sums[index]):
-                name = self.module_names[index]
-                return NonFiniteEvent(
-                    step,
-                    "forward",
-                    name,
-                    f"step {step}: the output of layer {name!r} ({type(module).__name__}) is the "
-                    "first to contain NaN or Inf in the forward pass.",
-                )
+        name = self._first_nonfinite_output()
+        if name is not None:
+            module = self._modules[name]
+            return NonFiniteEvent(
+                step,
+                "forward",
+                name,
+                f"step {step}: the output of layer {name!r} ({type(module).__name__}) is the "
+                "first to contain NaN or Inf in the forward pass.",
+            )
         if loss is not None and not math.isfinite(loss):
             return NonFiniteEvent(
                 step,
@@ -646,9 +695,7 @@ class GradientMonitor:
                 "(large outputs overflow when squared).",
             )
         bad = [
-            i
-            for i, p in enumerate(self._params)
-            if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+            i for i, p in enumerate(self._params) if p.grad is not None and not _all_finite(p.grad)
         ]
         layer = self._nearest_output(bad)
         return NonFiniteEvent(
@@ -659,12 +706,69 @@ class GradientMonitor:
             f"gradient of layer {layer!r} is the first to contain NaN or Inf.",
         )
 
+    def _first_nonfinite_output(self) -> str | None:
+        """The first layer, in running order, whose output held a NaN or Inf at this step.
+
+        A recorded step summarised every layer's output as it ran. Between recorded steps
+        only the model's output was summed; if it is not finite, the model runs again on this
+        step's inputs with a check after every layer (without gradients, on a copy of the
+        random number generator's state, and with its buffers, such as BatchNorm's running
+        statistics, put back afterwards). None if no layer's output was non-finite.
+        """
+        if self._recording and self.record_activations:
+            sums = self._sums[:, 0].tolist()
+            for index in self._order:
+                name = self.module_names[index]
+                can_overflow = not isinstance(self._modules[name], _KEEP_FINITE)
+                if can_overflow and not math.isfinite(sums[index]):
+                    return name
+            return None
+        if math.isfinite(self._output_sum.item()):
+            return None
+        return self._replay(self._calls)
+
+    def _replay(self, calls: list[tuple[tuple, dict]]) -> str | None:
+        """Run the model on ``calls`` again and return the first layer whose output is not
+        finite (None if every output is), leaving the model and the random state as they were."""
+        found: list[str] = []
+
+        def check(name: str):
+            def hook(module: nn.Module, args: Any, output: Any) -> None:
+                out = _first_tensor(output)
+                floats = out is not None and out.is_floating_point()
+                if not found and floats and not _all_finite(out):
+                    found.append(name)
+
+            return hook
+
+        handles = [
+            self._modules[name].register_forward_hook(check(name))
+            for name in self.module_names
+            if not isinstance(self._modules[name], _KEEP_FINITE)
+        ]
+        buffers = [(b, b.clone()) for b in self.model.buffers()]
+        cuda = sorted({p.device.index or 0 for p in self._params if p.device.type == "cuda"})
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+                for args, kwargs in calls:
+                    self.model(*args, **kwargs)
+                    if found:
+                        break
+        finally:
+            for handle in handles:
+                handle.remove()
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
+        return found[0] if found else None
+
     def _nearest_output(self, parameters: list[int]) -> str | None:
         """Of these parameters' layers, the one that ran last in the forward pass (the first
         one the gradient reaches), named by module; None if there are none."""
         if not parameters:
             return None
-        position = {module: rank for rank, module in enumerate(self._order)}
+        order = self._order or (self.history[-1]._order.tolist() if self.history else [])
+        position = {module: rank for rank, module in enumerate(order)}
         nearest = max(parameters, key=lambda i: (position.get(self._param_module[i], -1), i))
         module = self._param_module[nearest]
         if module < len(self.module_names) and self.module_names[module]:

@@ -14,10 +14,17 @@ from course_utils.models import SequenceModel, SmallCNN, mlp
 
 
 def hook_counts(model, optimizer):
+    """Forward hooks (the model's own and process-wide ones), backward hooks of modules and
+    tensors, and optimizer hooks."""
     modules = list(model.modules())
+    module_hooks = nn.modules.module
     return (
-        sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in modules),
-        sum(len(m._backward_hooks) for m in modules),
+        sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in modules)
+        + len(module_hooks._global_forward_hooks)
+        + len(module_hooks._global_forward_pre_hooks),
+        sum(len(m._backward_hooks) + len(m._backward_pre_hooks) for m in modules)
+        + len(module_hooks._global_backward_hooks)
+        + sum(len(p._post_accumulate_grad_hooks or {}) for p in model.parameters()),
         len(optimizer._optimizer_step_pre_hooks) + len(optimizer._optimizer_step_post_hooks),
     )
 
@@ -32,6 +39,21 @@ def test_detach_removes_every_hook():
     assert hook_counts(model, optimizer) == (0, 0, 0)
     with GradientMonitor(model, optimizer=optimizer):
         assert hook_counts(model, optimizer)[0] > 0
+    assert hook_counts(model, optimizer) == (0, 0, 0)
+
+
+def test_between_recorded_steps_only_the_model_itself_is_hooked():
+    model = mlp(3, 8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with GradientMonitor(model, optimizer=optimizer, every=3) as monitor:
+        counts = []
+        for _ in range(4):
+            counts.append(hook_counts(model, optimizer)[0])
+            train(model, monitor, steps=1, optimizer=optimizer)
+        counts.append(hook_counts(model, optimizer)[0])
+    # steps 0 and 3 are recorded: the model's two hooks and one process-wide hook
+    assert counts == [3, 2, 2, 3, 2]
+    assert [r.step for r in monitor.history] == [0, 3]
     assert hook_counts(model, optimizer) == (0, 0, 0)
 
 

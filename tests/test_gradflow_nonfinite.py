@@ -1,5 +1,7 @@
 """The monitor names the first layer where a NaN or Inf appeared, in forward or in backward."""
 
+from contextlib import nullcontext
+
 import pytest
 import torch
 from torch import nn
@@ -100,3 +102,50 @@ def test_only_the_first_event_is_kept_and_warned():
         monitor = run(model, lambda out: out.mean(), steps=3)
     assert len(warned) == 1
     assert monitor.nonfinite.step == 0
+
+
+def overflow_at_step(model, overflowing, *, at, every, **options):
+    """Train ``model``; before step ``at``, set ``overflowing``'s weights to finite values
+    whose sums overflow. Returns the monitor and, from step ``at``, the generator's state
+    and the model's buffers just before and just after monitor.step()."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    seen = {}
+    with GradientMonitor(model, optimizer=optimizer, every=every, **options) as monitor:
+        for step in range(at + 1):
+            if step == at:
+                with torch.no_grad():
+                    overflowing.weight.fill_(1e38)
+            optimizer.zero_grad()
+            loss = model(torch.randn(32, 8)).mean()
+            loss.backward()
+            seen["before"] = (torch.get_rng_state(), [b.clone() for b in model.buffers()])
+            with pytest.warns(RuntimeWarning) if step == at else nullcontext():
+                monitor.step(loss)
+            seen["after"] = (torch.get_rng_state(), [b.clone() for b in model.buffers()])
+    return monitor, seen
+
+
+def test_a_forward_overflow_between_recorded_steps_is_traced_by_running_the_batch_again():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(8, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(16, 8),
+        nn.ReLU(),
+        nn.Linear(8, 1),
+    )
+    monitor, seen = overflow_at_step(model, model[4], at=3, every=100)
+    assert monitor.nonfinite[:3] == (3, "forward", "4")
+    # running the batch again changed neither the random numbers to come nor BatchNorm's
+    # running statistics
+    (rng_before, buffers_before), (rng_after, buffers_after) = seen["before"], seen["after"]
+    assert torch.equal(rng_before, rng_after)
+    assert all(torch.equal(a, b) for a, b in zip(buffers_before, buffers_after, strict=True))
+
+
+def test_a_forward_overflow_on_a_recorded_step_without_activation_statistics():
+    model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Linear(8, 1))
+    monitor, _ = overflow_at_step(model, model[2], at=0, every=1, activations=False)
+    assert monitor.nonfinite[:3] == (0, "forward", "2")
