@@ -44,6 +44,7 @@ _EXPONENT_BITS = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.i
 
 # Gradients up to this size are summarised together, in one pass for all of them.
 SMALL_GRADIENT = 4096
+_PADDED_AT_MOST = 65536
 
 
 def gradient_table(
@@ -148,13 +149,15 @@ def _exponent_counts(magnitude: torch.Tensor) -> torch.Tensor:
 def _small_gradient_rows(flats: list[torch.Tensor]) -> np.ndarray:
     """Rows of the table for small gradients, summarised in batches of similar sizes: a
     handful of operations per batch, not per tensor. A batch grows, smallest tensors first,
-    while padding it to its largest tensor at most doubles the numbers to reduce."""
+    while padding it to its largest tensor at most doubles the numbers to reduce, or keeps
+    them fewer than ``_PADDED_AT_MOST`` (too few to matter)."""
     rows = np.empty((len(flats), 5))
     batch: list[int] = []
     total = 0
     for i in sorted(range(len(flats)), key=lambda i: flats[i].numel()):
         size = flats[i].numel()
-        if batch and size * (len(batch) + 1) > 2 * (total + size):
+        padded = size * (len(batch) + 1)
+        if batch and padded > 2 * (total + size) and padded > _PADDED_AT_MOST:
             rows[batch] = _padded_rows([flats[j] for j in batch])
             batch, total = [], 0
         batch.append(i)
@@ -197,12 +200,19 @@ def _small_exponent_counts(flats: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _scratch(buffers: dict[Any, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    """A reusable buffer shaped like ``like`` (grown when needed, one per dtype and device)."""
-    key = (like.dtype, like.device)
-    buffer = buffers.get(key)
-    if buffer is None or buffer.numel() < like.numel():
-        buffer = buffers[key] = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
-    return buffer[: like.numel()]
+    """A reusable buffer shaped like ``like``: one per dtype and device, grown when needed.
+    Its views are kept per size too, since taking a view costs as much as a small reduction."""
+    key = (like.dtype, like.device, like.numel())
+    view = buffers.get(key)
+    if view is None:
+        kind = key[:2]
+        buffer = buffers.get(kind)
+        if buffer is None or buffer.numel() < like.numel():
+            for old in [k for k in buffers if k[:2] == kind]:  # views of the outgrown buffer
+                del buffers[old]
+            buffer = buffers[kind] = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
+        view = buffers[key] = buffer[: like.numel()]
+    return view
 
 
 def summarise_activation(out: torch.Tensor, kind: str, row: torch.Tensor) -> tuple[int, int]:
