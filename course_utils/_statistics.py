@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import _one_pass
+
 __all__ = [
     "HISTOGRAM_EXPONENTS",
     "MIN_BATCH_FOR_DEAD",
@@ -48,7 +50,11 @@ _PADDED_AT_MOST = 65536
 
 
 def gradient_table(
-    grads: list[torch.Tensor], scratch: dict[Any, torch.Tensor], *, histograms: bool = False
+    grads: list[torch.Tensor],
+    scratch: dict[Any, torch.Tensor],
+    *,
+    histograms: bool = False,
+    one_pass: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per tensor: norm, sum, max |g|, nonzero count and sum of |g|, in one transfer; with
     ``histograms``, also the entries per power of two (see ``HISTOGRAM_EXPONENTS``).
@@ -56,25 +62,34 @@ def gradient_table(
     The results of every tensor's reductions stay on its device until one stack brings them
     all to NumPy. Small gradients (biases, norm scales) are summarised together, a handful of
     operations for all of them instead of a handful each: a small operation costs as much as
-    a reduction over 10,000 numbers.
+    a reduction over 10,000 numbers. With ``one_pass``, large float32 and float64 gradients
+    on the CPU go through the compiled loop of :mod:`course_utils._one_pass` instead, which
+    reads each of them once for all five numbers (it raises RuntimeError without a C
+    compiler).
     """
     table = np.zeros((len(grads), 5))
     counts = np.zeros((len(grads), _BINS), dtype=np.int64) if histograms else None
     large = [i for i, g in enumerate(grads) if g.numel() > SMALL_GRADIENT]
     small = [i for i, g in enumerate(grads) if 0 < g.numel() <= SMALL_GRADIENT]
-    if large:
+    eager = large
+    if one_pass and large:
+        eager = [i for i in large if not _one_pass.summarise_into(_flat(grads[i]), table[i])]
+        done = [i for i in large if i not in set(eager)]
+        if counts is not None and done:
+            counts[done] = _gather([_large_gradient_histogram(grads[i], scratch) for i in done])
+    if eager:
         sums: list[torch.Tensor] = []
         nonzeros: list[torch.Tensor | int] = []
         histogram_rows: list[torch.Tensor] = []
-        for i in large:
+        for i in eager:
             magnitude = _large_gradient_sums(grads[i], scratch, sums)
             nonzeros.append(_count_nonzero(magnitude))
             if counts is not None:
                 histogram_rows.append(_exponent_counts(magnitude))  # spoils magnitude: last
-        table[np.ix_(large, [0, 1, 2, 4])] = _gather(sums).reshape(len(large), 4)
-        table[large, 3] = _gather_counts(nonzeros)
+        table[np.ix_(eager, [0, 1, 2, 4])] = _gather(sums).reshape(len(eager), 4)
+        table[eager, 3] = _gather_counts(nonzeros)
         if counts is not None:
-            counts[large] = _gather(histogram_rows)
+            counts[eager] = _gather(histogram_rows)
     if small:
         flats = [_flat(grads[i]) for i in small]
         table[small] = _small_gradient_rows(flats)
@@ -101,6 +116,13 @@ def _large_gradient_sums(
     magnitude = torch.abs(values, out=_scratch(scratch, values))
     sums += (values.dot(values), values.sum(), magnitude.amax(), magnitude.sum())
     return magnitude
+
+
+def _large_gradient_histogram(grad: torch.Tensor, scratch: dict[Any, torch.Tensor]) -> torch.Tensor:
+    values = _flat(grad)
+    if values.dtype not in _EXPONENT_BITS:
+        values = values.float()
+    return _exponent_counts(torch.abs(values, out=_scratch(scratch, values)))
 
 
 def _flat(grad: torch.Tensor) -> torch.Tensor:

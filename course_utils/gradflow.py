@@ -344,6 +344,11 @@ class GradientMonitor:
         activations: also summarise the output of every module that runs.
         histograms: also keep a histogram of |grad| per parameter, one bin per power of two.
         max_records: keep at most this many records (the oldest are dropped).
+        compile: compute the gradient statistics on the CPU with one loop compiled by the
+            system's C compiler, which reads each gradient once for all of them instead of
+            once per statistic: worth it when recording every step (see
+            ``course_utils._one_pass``). Without a compiler the monitor warns and goes on
+            without it.
 
     Use it as a context manager, or call :meth:`attach` and :meth:`detach`. Call
     :meth:`step` once per training step, after ``loss.backward()`` (best after
@@ -363,6 +368,7 @@ class GradientMonitor:
         activations: bool = True,
         histograms: bool = False,
         max_records: int = 1000,
+        compile: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
@@ -382,6 +388,7 @@ class GradientMonitor:
         self.max_records = require_int(max_records, "max_records", minimum=1)
         self.record_activations = _require_bool(activations, "activations")
         self.record_histograms = _require_bool(histograms, "histograms")
+        self.compile = _require_bool(compile, "compile")
 
         self.parameter_names = [name for name, _ in named]
         self._params = [p for _, p in named]
@@ -619,9 +626,7 @@ class GradientMonitor:
         present = np.flatnonzero(has_grad)
         grads = [self._params[i].grad for i in present]
         raw = np.full((len(self._params), len(_GRAD_FIELDS)), np.nan)
-        raw[present], counts = gradient_table(
-            grads, self._scratch, histograms=self.record_histograms
-        )
+        raw[present], counts = self._gradient_table(grads)
         global_norm = float(np.sqrt(np.sum(raw[present, 0] ** 2)))
 
         acts = np.full((len(self.module_names), len(_ACT_FIELDS)), np.nan)
@@ -642,6 +647,18 @@ class GradientMonitor:
         return StepRecord(
             self._step, loss, global_norm, raw, has_grad, acts, order, updates, histograms, self
         )
+
+    def _gradient_table(self, grads: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray | None]:
+        histograms = self.record_histograms
+        if self.compile:
+            try:
+                return gradient_table(grads, self._scratch, histograms=histograms, one_pass=True)
+            except RuntimeError as error:  # no C compiler
+                self.compile = False
+                warnings.warn(
+                    f"{error}; the monitor goes on without it.", RuntimeWarning, stacklevel=4
+                )
+        return gradient_table(grads, self._scratch, histograms=histograms)
 
     # ------------------------------------------------------------------ non-finite
     def _something_nonfinite(self, loss: float | None, record: StepRecord | None) -> bool:

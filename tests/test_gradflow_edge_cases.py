@@ -215,6 +215,7 @@ def test_bad_arguments_get_clear_errors(call, error, message):
         (lambda: Thresholds(update_ratio_low=1.0, update_ratio_high=1e-3), ValueError, "low < "),
         (lambda: Thresholds(dead_fraction=-1), ValueError, "positive"),
         (lambda: GradientMonitor(mlp(2, 8), activations="no"), TypeError, "True or False"),
+        (lambda: GradientMonitor(mlp(2, 8), compile=1), TypeError, "compile must be True or False"),
         (
             lambda: GradientMonitor(
                 mlp(2, 8), optimizer=torch.optim.SGD(nn.Linear(2, 2).parameters(), 0.1)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from course_utils import _one_pass
 from course_utils.gradflow import GradientMonitor
 
 SIZES = [(3, 7), (64, 100)]  # 21 entries (the small path) and 6400 (the large path)
@@ -80,3 +81,32 @@ def test_a_large_gradient_with_nan_counts_its_zeros_and_reports_nan():
         stats = record_of(layer, grad).gradient("weight")
     assert stats.zero_fraction == pytest.approx(10 / 6400, abs=1e-12)
     assert np.isnan(stats.norm)
+
+
+@pytest.mark.filterwarnings("ignore:step 0")  # the NaN put in on purpose
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("special", [None, float("nan"), float("inf")])
+def test_the_one_pass_loop_gives_the_same_statistics(dtype, special):
+    layer = nn.Linear(100, 64, bias=False).to(dtype)
+    grad = awkward_gradient((64, 100), dtype, seed=2)
+    if special is not None:
+        grad[3, 3] = special
+    eager = record_of(layer, grad.clone(), histograms=True)
+    compiled = record_of(layer, grad.clone(), histograms=True, compile=True)
+    assert compiled._monitor.compile  # the loop compiled; it did not fall back
+    np.testing.assert_allclose(compiled._grads, eager._grads, rtol=2e-6)
+    np.testing.assert_array_equal(compiled.histogram("weight"), eager.histogram("weight"))
+
+
+def test_without_a_c_compiler_the_monitor_warns_and_goes_on(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler")
+    _one_pass.load.cache_clear()
+    layer = nn.Linear(100, 64, bias=False)
+    grad = awkward_gradient((64, 100), torch.float32)
+    try:
+        with pytest.warns(RuntimeWarning, match="could not compile .* goes on without it"):
+            record = record_of(layer, grad.clone(), compile=True)
+    finally:
+        _one_pass.load.cache_clear()
+    assert not record._monitor.compile
+    np.testing.assert_array_equal(record._grads, record_of(layer, grad.clone())._grads)
