@@ -26,7 +26,8 @@ How it works, and why it is cheap:
   break on in-place operations, and no gradient hooks, which run slower inside autograd).
   On a recorded step every statistic of every parameter comes from a few reductions per
   tensor, run while the tensor is in the CPU cache, and reaches Python in one transfer,
-  instead of one ``.item()`` per statistic and parameter.
+  instead of one ``.item()`` per statistic and parameter. With ``compile=True`` one C loop
+  reads each gradient once for all of them (``course_utils._one_pass``).
 * **Activations** are summarised on recorded steps by a forward hook, at the moment each
   module runs: an in-place ReLU that later overwrites a Linear output cannot spoil them.
   Forward passes run under ``torch.no_grad()`` (evaluation) are ignored, and the passes of
