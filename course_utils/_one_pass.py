@@ -5,8 +5,9 @@ PyTorch computes each reduction in its own pass over the tensor: sum of squares,
 costs a recorded step of a 48-layer MLP about as much as a sixth of the training step. The
 loop below does all five in one pass, vectorised by the C compiler. It is the optional
 ``GradientMonitor(..., compile=True)`` path: compiled once per process with the system's C
-compiler (``$CC``, else ``cc``) into a temporary folder, in a fraction of a second, for this
-machine's processor. Without a compiler, :func:`load` raises and the monitor goes on without it.
+compiler (``$CC``, else ``cc``) in a temporary folder, in a fraction of a second, for this
+machine's processor. Without a compiler, :func:`summarise_into` raises :class:`CompileError`
+(every time, without trying again) and the monitor goes on without it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["SOURCE", "load", "summarise_into"]
+__all__ = ["SOURCE", "CompileError", "load", "summarise_into"]
 
 SOURCE = r"""
 #include <stdint.h>
@@ -78,30 +79,35 @@ _FLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros", "
 _ARGUMENTS = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
 
 
-@functools.cache
-def load() -> dict[torch.dtype, ctypes._CFuncPtr]:
-    """Compile :data:`SOURCE` (once per process) and return its function for each dtype.
+_DTYPES = (torch.float32, torch.float64)
 
-    Raises RuntimeError, saying why, if there is no C compiler or it fails.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="course_utils_"))
-    source, library = folder / "one_pass.c", folder / "one_pass.so"
-    source.write_text(SOURCE)
+
+class CompileError(RuntimeError):
+    """The C compiler is missing or failed."""
+
+
+@functools.cache
+def load() -> dict[torch.dtype, ctypes._CFuncPtr] | CompileError:
+    """Compile :data:`SOURCE` (once per process) and return its function for each dtype,
+    or the :class:`CompileError` saying why it could not (kept, so as not to try again)."""
     compiler = os.environ.get("CC", "cc")
     errors = []
-    for tuning in (["-march=native"], []):  # for this processor if the compiler can
-        command = [compiler, *_FLAGS, *tuning, "-shared", "-fPIC", "-o", library, source]
-        try:
-            subprocess.run(command, check=True, capture_output=True, text=True, timeout=60)
-            break
-        except (OSError, subprocess.SubprocessError) as error:
-            details = getattr(error, "stderr", None) or str(error)
-            errors.append(details.strip().splitlines()[0] if details.strip() else repr(error))
-    else:
-        raise RuntimeError(
-            f"could not compile the one-pass statistics with {compiler}: {errors[0]}"
-        )
-    shared = ctypes.CDLL(str(library))
+    with tempfile.TemporaryDirectory(prefix="course_utils_", ignore_cleanup_errors=True) as folder:
+        source, library = Path(folder) / "one_pass.c", Path(folder) / "one_pass.so"
+        source.write_text(SOURCE)
+        for tuning in (["-march=native"], []):  # for this processor if the compiler can
+            command = [compiler, *_FLAGS, *tuning, "-shared", "-fPIC", "-o", library, source]
+            try:
+                subprocess.run(command, check=True, capture_output=True, text=True, timeout=60)
+                break
+            except (OSError, subprocess.SubprocessError) as error:
+                details = (getattr(error, "stderr", None) or str(error)).strip()
+                errors.append(details.splitlines()[0] if details else repr(error))
+        else:
+            return CompileError(
+                f"could not compile the one-pass statistics with {compiler}: {errors[0]}"
+            )
+        shared = ctypes.CDLL(str(library))  # loaded: the file can go
     functions = {torch.float32: shared.summarise_float, torch.float64: shared.summarise_double}
     for function in functions.values():
         function.argtypes = _ARGUMENTS
@@ -112,9 +118,12 @@ def load() -> dict[torch.dtype, ctypes._CFuncPtr]:
 def summarise_into(flat: torch.Tensor, row: np.ndarray) -> bool:
     """Write the five numbers of ``flat`` into ``row`` (float64, 5 contiguous numbers) and
     return True, or return False if the loop cannot read it (not a contiguous float32 or
-    float64 tensor on the CPU)."""
-    function = load().get(flat.dtype)
-    if function is None or flat.device.type != "cpu" or not flat.is_contiguous():
+    float64 tensor on the CPU). Raises :class:`CompileError` if the loop could not be built.
+    """
+    if flat.device.type != "cpu" or flat.dtype not in _DTYPES or not flat.is_contiguous():
         return False
-    function(flat.data_ptr(), flat.numel(), row.ctypes.data)
+    functions = load()
+    if isinstance(functions, CompileError):
+        raise functions
+    functions[flat.dtype](flat.data_ptr(), flat.numel(), row.ctypes.data)
     return True

@@ -96,7 +96,11 @@ def gradient_table(
         if counts is not None:
             counts[small] = _small_exponent_counts(flats).cpu().numpy()
     table[:, 0] = np.sqrt(table[:, 0])  # sum of squares -> norm
-    for i in np.flatnonzero(table[:, 0] < table[:, 2]):  # squares underflowed: tiny gradients
+    # Squares that underflowed (tiny gradients) or overflowed (huge but finite ones, above
+    # 1.8e19 in float32): the norm again, in float64.
+    with np.errstate(invalid="ignore"):
+        wrong = (table[:, 0] < table[:, 2]) | (np.isinf(table[:, 0]) & np.isfinite(table[:, 2]))
+    for i in np.flatnonzero(wrong):
         table[i, 0] = torch.linalg.vector_norm(_flat(grads[i]).double()).item()
     return table, counts
 
@@ -106,9 +110,10 @@ def _large_gradient_sums(
 ) -> torch.Tensor:
     """Append sum of squares, sum, max |g| and sum of |g| to ``sums``; return |g|.
 
-    The gradient is read from memory once: |g| is written into ``scratch`` (a buffer reused
-    from step to step, returned), and the other reductions run on the copies now in the CPU
-    cache. Half precision is summed in float32.
+    |g| is written into ``scratch`` (a buffer reused from step to step, returned), and each
+    reduction is one more pass over the gradient or |g|, fast while they fit in the CPU's
+    cache (``course_utils._one_pass`` does all of it in one pass). Half precision is summed
+    in float32.
     """
     values = _flat(grad)
     if values.dtype not in _EXPONENT_BITS:

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ import torch
 from torch import nn
 
 from ._checks import require_int
+from ._one_pass import CompileError
 from ._statistics import (
     HISTOGRAM_EXPONENTS,
     gradient_table,
@@ -96,6 +98,7 @@ _KEEP_FINITE = (
     nn.Flatten,
     nn.Unflatten,
 )
+_CALLS_KEPT = 8  # the model's calls kept per step, to run them again if a NaN appears
 _NO_RECORDS = "no step recorded yet: call monitor.step() after loss.backward() in your loop."
 # Columns of the raw gradient array, from which GradStats are derived.
 _GRAD_FIELDS = ("norm", "sum", "max_abs", "nonzero", "abs_sum")
@@ -432,8 +435,9 @@ class GradientMonitor:
         # On recorded steps, per module: sum, sum of squares and flagged units of its output;
         # count, units and calls; the order in which modules first ran.
         device = self._params[0].device
-        self._calls: list[tuple[tuple, dict]] = []
-        self._output_sum = torch.zeros((), device=device)
+        self._calls: deque[tuple[tuple, dict]] = deque(maxlen=_CALLS_KEPT)
+        sum_type = torch.float64 if device.type in ("cpu", "cuda") else torch.float32
+        self._output_sum = torch.zeros((), dtype=sum_type, device=device)
         self._sums = torch.zeros(len(self.module_names), 3, device=device)
         self._counts = [[0, 0, 0] for _ in self.module_names]
         self._order: list[int] = []
@@ -511,22 +515,33 @@ class GradientMonitor:
         the model's calls and outputs are watched then)."""
         watch = self._recording and self.attached
         if watch and self._step_hook is None:
-            hook = nn.modules.module.register_module_forward_hook(self._on_module_output)
-            self._step_hook = hook
+            # The hook holds the monitor weakly: a monitor dropped without detach() is freed,
+            # and its hook goes with it.
+            method = weakref.WeakMethod(self._on_module_output)
+
+            def hook(module: nn.Module, args: Any, output: Any) -> None:
+                summarise = method()
+                if summarise is not None:
+                    summarise(module, args, output)
+
+            self._step_hook = nn.modules.module.register_module_forward_hook(hook)
+            weakref.finalize(self, self._step_hook.remove)
         elif not watch and self._step_hook is not None:
             self._step_hook.remove()
             self._step_hook = None
 
     def _on_call(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if _watching():
-            self._calls.append((args, kwargs))
             self._forward_seen = True
+            # Kept only while they may be needed to trace a first NaN between recorded steps.
+            if self.nonfinite is None and not (self._recording and self.record_activations):
+                self._calls.append((args, kwargs))
 
     def _on_output(self, module: nn.Module, args: Any, output: Any) -> None:
         out = _first_tensor(output)
         if out is not None and out.is_floating_point() and _watching():
-            total = self._output_sum
-            total.add_(out.detach().sum().to(total.device))  # NaN or Inf makes it non-finite
+            total = self._output_sum  # in float64: a large, finite output does not overflow
+            total.add_(out.detach().sum(dtype=total.dtype).to(total.device))
 
     def _on_module_output(self, module: nn.Module, args: Any, output: Any) -> None:
         """Summarise a module's output on a recorded step, the moment it runs: an in-place
@@ -654,7 +669,7 @@ class GradientMonitor:
         if self.compile:
             try:
                 return gradient_table(grads, self._scratch, histograms=histograms, one_pass=True)
-            except RuntimeError as error:  # no C compiler
+            except CompileError as error:
                 self.compile = False
                 warnings.warn(
                     f"{error}; the monitor goes on without it.", RuntimeWarning, stacklevel=4
@@ -667,7 +682,9 @@ class GradientMonitor:
             return True
         if record is not None and not math.isfinite(record.global_norm):
             return True
-        return not math.isfinite((self._output_sum + self._sums[:, 0].sum()).item())
+        if not math.isfinite(self._output_sum.item()):
+            return True
+        return not bool(torch.isfinite(self._sums[:, 0]).all())
 
     def _locate_nonfinite(self, loss: float | None) -> None:
         self.nonfinite = self._find_nonfinite(self._step, loss)
@@ -703,6 +720,16 @@ class GradientMonitor:
                 f"step {step}: the output of layer {name!r} ({type(module).__name__}) is the "
                 "first to contain NaN or Inf in the forward pass.",
             )
+        if not math.isfinite(self._output_sum.item()):
+            return NonFiniteEvent(
+                step,
+                "forward",
+                None,
+                f"step {step}: the model's output contains NaN or Inf, but running the model "
+                "again on this step's inputs did not show which layer made it (the weights "
+                "changed since, dropout drew other numbers, or the model cannot run without "
+                "gradients): record every step, every=1, to see it.",
+            )
         if loss is not None and not math.isfinite(loss):
             return NonFiniteEvent(
                 step,
@@ -729,9 +756,11 @@ class GradientMonitor:
 
         A recorded step summarised every layer's output as it ran. Between recorded steps
         only the model's output was summed; if it is not finite, the model runs again on this
-        step's inputs with a check after every layer (without gradients, on a copy of the
-        random number generator's state, and with its buffers, such as BatchNorm's running
-        statistics, put back afterwards). None if no layer's output was non-finite.
+        step's inputs (its last 8 calls) with a check after every layer: without gradients,
+        on a copy of the random number generator's state, and with its buffers, such as
+        BatchNorm's running statistics, put back afterwards. This finds the layer unless the
+        second run differs from the first: weights already updated by the optimizer, other
+        dropout masks, no autocast. None if no layer's output was found non-finite.
         """
         if self._recording and self.record_activations:
             sums = self._sums[:, 0].tolist()
@@ -772,6 +801,8 @@ class GradientMonitor:
                     self.model(*args, **kwargs)
                     if found:
                         break
+        except Exception:  # a model that cannot run this way: the layer stays unknown
+            return None
         finally:
             for handle in handles:
                 handle.remove()

@@ -394,3 +394,25 @@ def test_negative_zero_counts_as_zero_in_every_float_type():
         stats = monitor.latest.gradient("weight")
         assert stats.zero_fraction == 0.5, dtype
         assert stats.max_abs == 2.0 and stats.mean == pytest.approx(-0.25)
+
+
+def test_inputs_are_kept_only_for_a_few_calls_and_only_while_needed():
+    model = mlp(2, 8)
+    with GradientMonitor(model, every=100) as monitor:
+        train(model, monitor, steps=1)  # step 0 is recorded with activations: nothing kept
+        for _ in range(20):  # forward passes with gradients, and no step(): a validation loop
+            model(torch.randn(4, 16))
+        assert len(monitor._calls) == 8
+        train(model, monitor, steps=1)
+        assert len(monitor._calls) == 0
+
+
+def test_a_monitor_dropped_without_detach_takes_its_process_wide_hook_with_it():
+    import gc
+
+    model = mlp(2, 8)
+    monitor = GradientMonitor(model).attach()  # step 0 is recorded: the process-wide hook is on
+    assert len(nn.modules.module._global_forward_hooks) == 1
+    del monitor, model
+    gc.collect()
+    assert len(nn.modules.module._global_forward_hooks) == 0

@@ -149,3 +149,40 @@ def test_a_forward_overflow_on_a_recorded_step_without_activation_statistics():
     model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Linear(8, 1))
     monitor, _ = overflow_at_step(model, model[2], at=0, every=1, activations=False)
     assert monitor.nonfinite[:3] == (0, "forward", "2")
+
+
+def test_a_large_finite_half_precision_output_is_not_a_false_alarm():
+    layer = nn.Linear(100, 100).half()
+    with torch.no_grad():
+        layer.bias.fill_(10.0)  # the output adds up to about 64 * 100 * 10, over float16's 65504
+    with GradientMonitor(layer, every=100) as monitor:
+        for _ in range(2):
+            layer.zero_grad()
+            out = layer(torch.randn(64, 100).half())
+            out.float().mean().backward()
+            monitor.step()
+    assert monitor.nonfinite is None
+
+
+def test_a_model_that_cannot_run_again_without_gradients_still_gets_a_report():
+    class NeedsGradients(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(8, 1)
+            self.scale = 1.0
+
+        def forward(self, x):
+            if not torch.is_grad_enabled():
+                raise RuntimeError("this model only runs with gradients")
+            return self.layer(x) * self.scale
+
+    model = NeedsGradients()
+    with GradientMonitor(model, every=100) as monitor:
+        for step in range(2):
+            model.scale = float("inf") if step == 1 else 1.0  # step 1 is not recorded
+            model.zero_grad()
+            model(torch.randn(4, 8)).mean().backward()
+            with pytest.warns(RuntimeWarning) if step == 1 else nullcontext():
+                monitor.step()
+    assert monitor.nonfinite[:3] == (1, "forward", None)
+    assert "every=1" in monitor.nonfinite.message

@@ -110,3 +110,14 @@ def test_without_a_c_compiler_the_monitor_warns_and_goes_on(monkeypatch):
         _one_pass.load.cache_clear()
     assert not record._monitor.compile
     np.testing.assert_array_equal(record._grads, record_of(layer, grad.clone())._grads)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_huge_but_finite_gradients_have_a_finite_norm(compile):
+    layer = nn.Linear(100, 64, bias=False)
+    with GradientMonitor(layer, every=1, compile=compile) as monitor:
+        layer.weight.grad = torch.full((64, 100), 1e20)  # squares overflow float32
+        monitor.step()
+    assert monitor.latest.gradient("weight").norm == pytest.approx(1e20 * 80)
+    assert monitor.latest.global_norm == pytest.approx(1e20 * 80)
+    assert monitor.nonfinite is None
