@@ -3,6 +3,15 @@
 # pyproject.toml or constraints.txt change).
 
 PYTHON ?= python3
+# The same numbers on every x86 machine: every printed number in the notebooks is compared
+# with the committed one, and without these the kernels that torch, MKL and oneDNN pick for
+# the processor (AVX-512 or AVX2, Intel or AMD) change the last digits of matrix products,
+# and chaotic training runs (a loss that diverges, a run on a knife edge) drift further.
+# MKL's COMPATIBLE mode is the one that gives the same results on Intel and AMD processors.
+# conftest.py (at the root) sets the same values for a bare `pytest`; Colab and Binder do without.
+export ATEN_CPU_CAPABILITY := avx2
+export MKL_CBWR := COMPATIBLE
+export ONEDNN_MAX_CPU_ISA := AVX2
 # Python 3.13 for the torch-free check: on PATH, or where pyenv keeps it.
 PY313  ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 python3.13; do \
               "$$p" -c "" 2>/dev/null && echo "$$p" && break; done)

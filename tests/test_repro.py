@@ -1,6 +1,10 @@
 """seed_everything makes every source of randomness repeat; configure_torch fixes the CPU."""
 
+import os
 import random
+import re
+import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +85,20 @@ def test_bad_seeds_get_clear_errors(seed, error, message):
 def test_bad_thread_count_gets_a_clear_error():
     with pytest.raises(ValueError, match="threads must be at least 1"):
         configure_torch(threads=0)
+
+
+def test_the_makefile_and_pytest_pin_the_same_cpu_kernels():
+    """Every make target and every bare `pytest` run with the settings that give the same
+    numbers on every x86 processor (see the root conftest.py); they must not drift apart."""
+    root = Path(__file__).parents[1]
+    pinned = runpy.run_path(str(root / "conftest.py"))["CPU_REPRODUCIBILITY"]
+    makefile = (root / "Makefile").read_text()
+    exported = dict(re.findall(r"^export (\w+) := (\S+)$", makefile, flags=re.MULTILINE))
+    assert exported == pinned
+    assert {name: os.environ[name] for name in pinned} == pinned
+
+
+def test_torch_runs_the_pinned_kernels_in_the_tests():
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2"
+    if torch.backends.cpu.get_cpu_capability() != "DEFAULT":  # a processor without AVX2
+        assert torch.backends.cpu.get_cpu_capability() == "AVX2"

@@ -112,9 +112,15 @@ def train(seed, steps=200, **options):
 
 def test_fifty_plain_blocks_do_not_train_and_pre_activation_residual_ones_do():
     """Seed 1 here; the notebook shows seed 0."""
-    plain = train(1, skip=False)
-    pre = train(1, skip=True)
-    post = train(1, skip=True, order="post")
-    assert plain > 0.69
-    assert pre < 0.05
-    assert post > 5 * pre
+    assert train(1, skip=False) > 0.69
+    assert train(1, skip=True) < 0.05
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_on_every_seed_post_activation_blocks_end_far_above_pre_activation_ones(seed):
+    """The notebook's "over five seeds": pre-activation ends between 0.011 and 0.066 there,
+    post-activation between 0.46 and 0.70."""
+    pre = train(seed, skip=True)
+    post = train(seed, skip=True, order="post")
+    assert pre < 0.15 and post > 0.3
+    assert post > 3 * pre
