@@ -145,7 +145,7 @@ def test_error_if_nonfinite_also_raises_on_an_inf_gradient():
 
 @pytest.fixture(scope="module")
 def diverging_and_clipped():
-    return train(0.1, keep=(12, 22, 24)), train(0.1, clip_norm(0.5), keep=(100, 200, 299))
+    return train(0.1, keep=range(50)), train(0.1, clip_norm(0.5), keep=(100, 200, 299))
 
 
 @pytest.fixture(scope="module")
@@ -153,34 +153,108 @@ def slow():
     return train(0.008)
 
 
-def test_without_clipping_the_loss_grows_geometrically_to_inf_then_nan(diverging_and_clipped):
-    (losses, _, _, _, monitor, _), _ = diverging_and_clipped
-    first_inf = int(np.argmax(np.isinf(losses)))
-    assert first_inf == 22 and np.isfinite(losses[:first_inf]).all()
-    assert int(np.argmax(np.isnan(losses))) == 26 and np.isnan(losses[-1])
+def saturated(net):
+    """Is every unit of the last hidden layer exactly ±1, and the same for all inputs?"""
+    hidden = net[:-1](INPUTS)
+    return bool((hidden.abs() == 1).all() and (hidden == hidden[0]).all())
+
+
+Milestones = namedtuple(
+    "Milestones",
+    ["first_inf", "first_nan", "growth", "settled", "saturated_from", "first_bad_gradient"],
+)
+
+
+@pytest.fixture(scope="module")
+def milestones(diverging_and_clipped):
+    """The steps the notebook computes from the diverging run; which steps they are depends
+    on the processor's arithmetic, the order in which they come does not."""
+    plain, _ = diverging_and_clipped
+    first_inf = int(np.argmax(np.isinf(plain.losses)))
+    first_nan = int(np.argmax(np.isnan(plain.losses)))
+    growth = plain.losses[1:first_inf] / plain.losses[: first_inf - 1]  # loss[s + 1] / loss[s]
+    settled = 1 + max(s for s in range(first_inf - 1) if abs(growth[s] - growth[-1]) > 0.01)
+    saturated_from = next(s for s in plain.weights if saturated(net_at(plain, s)))
+    _, _, largest = plain.monitor.series("max_abs")
+    first_bad_gradient = int(np.argmax(~np.isfinite(largest).all(axis=1)))
+    return Milestones(first_inf, first_nan, growth, settled, saturated_from, first_bad_gradient)
+
+
+def test_without_clipping_the_loss_grows_geometrically_to_inf_then_nan(
+    diverging_and_clipped, milestones
+):
+    (losses, _, _, _, monitor, weights), _ = diverging_and_clipped
+    first_inf, first_nan = milestones.first_inf, milestones.first_nan
+    assert 0 < first_inf < first_nan < len(weights)  # the weights of every step until NaN kept
+    assert np.isfinite(losses[:first_inf]).all() and losses[1] > losses[0]
+    assert np.isinf(losses[first_inf:first_nan]).all() and np.isnan(losses[first_nan:]).all()
     assert losses[0] == pytest.approx(4.05, abs=0.005)  # 16 times the 0.25 of answering 1/2
     assert monitor.nonfinite is not None and monitor.nonfinite.step == first_inf
 
 
-def test_from_step_12_every_step_multiplies_the_loss_by_exactly_144(diverging_and_clipped):
-    (losses, *_), _ = diverging_and_clipped
-    growth = losses[13:22] / losses[12:21]
-    assert np.abs(growth - 144).max() < 0.01
-    assert losses[12] / losses[11] < 140  # not before step 12
+def test_once_the_last_hidden_layer_saturates_every_step_multiplies_the_loss_by_144(
+    diverging_and_clipped, milestones
+):
+    plain, _ = diverging_and_clipped
+    start, growth = milestones.saturated_from, milestones.growth
+    # Saturated from that step on, until the weights turn NaN.
+    assert all(saturated(net_at(plain, s)) for s in range(start, milestones.first_nan))
+    assert not saturated(net_at(plain, milestones.first_nan))  # NaN weights
+    # From saturation until inf, every step multiplies the loss by 144, for several steps.
+    assert np.abs(growth[start:] - 144).max() < 0.01
+    assert milestones.first_inf - start >= 5
+    # What the notebook measures first, the step from which the factor is constant, is 144
+    # from there on, and comes no later than saturation.
+    assert np.abs(growth[milestones.settled :] - 144).max() < 0.01
+    assert milestones.settled <= start
 
 
 def test_float32_overflows_in_the_sum_first_then_the_squares_then_the_gradient(
-    diverging_and_clipped,
+    diverging_and_clipped, milestones
 ):
     plain, _ = diverging_and_clipped
+    first_inf, first_nan = milestones.first_inf, milestones.first_nan
+    first_bad_gradient = milestones.first_bad_gradient
     float32_max = torch.finfo(torch.float32).max
-    squares = {step: (net_at(plain, step)(INPUTS).squeeze(1) - LABELS) ** 2 for step in (22, 24)}
-    assert squares[22].max().item() == pytest.approx(2.1e36, rel=0.01)  # each square finite
-    total = squares[22].double().sum().item()  # formed before dividing by 500
-    assert total == pytest.approx(1.06e39, rel=0.01) and total > float32_max
-    assert np.isinf(plain.losses[22]) and squares[24].isinf().all()
-    _, _, largest = plain.monitor.series("max_abs")
-    assert int(np.argmax(~np.isfinite(largest).all(axis=1))) == 25  # first non-finite gradient
+    squares = {
+        s: (net_at(plain, s)(INPUTS).squeeze(1) - LABELS) ** 2
+        for s in range(first_inf - 1, first_nan + 1)
+    }
+    # The last finite loss: the sum fits. The first inf loss: each square still fits, their
+    # sum (formed before dividing by 500) does not; it is 500 times each, all outputs equal.
+    assert squares[first_inf - 1].double().sum().item() < float32_max
+    largest, total = squares[first_inf].max().item(), squares[first_inf].double().sum().item()
+    assert largest < float32_max < total
+    assert total == pytest.approx(500 * largest, rel=1e-6)
+    # The squares overflow later, all at the same step.
+    first_inf_square = min(s for s, errors in squares.items() if errors.isinf().any())
+    assert first_inf < first_inf_square and squares[first_inf_square].isinf().all()
+    # The gradient later still: the step after it turns non-finite, the loss is NaN.
+    assert first_inf_square < first_bad_gradient == first_nan - 1
+    _, _, entries = plain.monitor.series("max_abs")  # [step, parameter]; the last two: layer 5
+    assert (entries[first_inf:first_bad_gradient, :-2] == 0).all()  # saturated tanh: tanh' = 0
+    assert np.isfinite(entries[first_inf:first_bad_gradient, -2:]).all()
+    assert np.isnan(entries[first_bad_gradient, :-2]).all()
+    assert np.isfinite(entries[first_bad_gradient, -2:]).all()
+
+
+def test_the_nan_gradient_is_an_overflowed_gradient_times_the_saturated_tanhs_zero(
+    diverging_and_clipped, milestones
+):
+    plain, _ = diverging_and_clipped
+    for step, overflowed in (
+        (milestones.first_bad_gradient - 1, False),
+        (milestones.first_bad_gradient, True),
+    ):
+        net = net_at(plain, step)
+        hidden = net[:-1](INPUTS)  # the last tanh layer's output
+        hidden.retain_grad()
+        loss = nn.functional.mse_loss(net[-1](hidden).squeeze(1), LABELS)
+        loss.backward()
+        assert (1 - hidden**2 == 0).all()  # tanh' = 0 at every unit and input
+        assert hidden.grad.isinf().all() if overflowed else hidden.grad.isfinite().all()
+        first_layers = torch.cat([p.grad.reshape(-1) for p in list(net.parameters())[:-2]])
+        assert first_layers.isnan().all() if overflowed else (first_layers == 0).all()
 
 
 def test_clipping_by_norm_trains_but_fires_on_every_step(diverging_and_clipped):
@@ -240,16 +314,22 @@ def test_large_weights_make_the_curvature_too_large_for_the_learning_rate():
     assert round((1 - 0.1 * large) ** 2) == 524  # what the starting curvature would predict
 
 
-def test_at_step_12_the_saturated_network_is_a_parabola_of_curvature_2_times_65(
-    diverging_and_clipped,
+def test_at_the_saturation_step_the_network_is_a_parabola_of_curvature_2_times_65(
+    diverging_and_clipped, milestones
 ):
     plain, _ = diverging_and_clipped
-    net = net_at(plain, 12)
-    hidden = net[:-1](INPUTS)
-    assert (hidden.abs() == 1).all() and (hidden == hidden[0]).all()
+    start = milestones.saturated_from
+    net = net_at(plain, start)
+    output = net(INPUTS)
+    assert (output == output[0]).all()  # one output for all inputs
     curvature = top_curvature(net)
     assert curvature == pytest.approx(2 * (64 + 1), abs=0.01)
     assert (1 - 0.1 * curvature) ** 2 == pytest.approx(144, abs=0.01)
+    # The same parabola at the last finite loss, however far the output has run off.
+    last = top_curvature(net_at(plain, milestones.first_inf - 1))
+    assert last == pytest.approx(130, abs=0.01)
+    # One step before saturation the picture does not hold yet.
+    assert abs(top_curvature(net_at(plain, start - 1)) - 130) > 1
 
 
 def test_power_iteration_returns_the_eigenvalue_of_largest_magnitude_even_if_negative():
@@ -281,13 +361,21 @@ def test_a_threshold_that_fires_on_every_step_is_tuned_like_a_learning_rate(
     _, clipped = diverging_and_clipped
     runs = {c: clipped if c == 0.5 else train(0.1, clip_norm(c)) for c in (10, 2, 0.5, 0.1)}
     fires = {c: np.mean(run.norms > c) for c, run in runs.items()}
-    loss = {c: run.losses[-1] for c, run in runs.items()}
-    assert round(fires[10], 2) == 0.12 and round(fires[2], 2) == 0.99
-    assert all(fires[c] == 1 for c in (0.5, 0.1))
-    expected = {10: 0.0462, 2: 0.4739, 0.5: 0.0678, 0.1: 0.0370}
-    assert loss == pytest.approx(expected, abs=5e-5)
-    assert loss[2] > 10 * loss[10] and loss[2] > 0.25  # erratic: a tighter threshold, worse
-    assert loss[0.1] < slow.losses[-1]  # tuned, fixed-length steps beat η = 0.008 here
+    last = {c: run.losses[200:] for c, run in runs.items()}  # the last 100 steps
+    assert 0.05 < fires[10] < 0.2 and all(fires[c] > 0.98 for c in (2, 0.5, 0.1))
+    # Fixed-length steps η·c: the shorter the step, the lower the loss and its swings.
+    assert last[2].max() > last[0.5].max() > last[0.1].max()
+    assert last[2].min() > last[0.5].min() > last[0.1].min()
+    # At c = 2 the loss zigzags, up and down on alternate steps, and every other step it is
+    # worse than answering 1/2, so its value at one step says only which of the two it was.
+    signs = np.sign(np.diff(last[2]))
+    assert (signs[1:] == -signs[:-1]).all()
+    high, low = sorted([last[2][0::2], last[2][1::2]], key=np.max, reverse=True)
+    assert high.min() > 0.25 > low.max()
+    # Runs that do not settle (10 and 2) against runs that do (0.5 and 0.1).
+    assert all(last[c].max() > 3 * last[c].min() for c in (10, 2))
+    assert all(last[c].max() < 1.5 * last[c].min() for c in (0.5, 0.1))
+    assert runs[0.1].losses[-1] < slow.losses[-1]  # tuned, fixed-length steps beat η = 0.008
 
 
 def test_power_iteration_finds_the_largest_eigenvalue_of_a_known_hessian():
@@ -309,7 +397,9 @@ def test_a_smaller_learning_rate_or_xavier_weights_need_no_clipping(diverging_an
     xavier = train(0.1, scale=1.0)
     assert np.isfinite(slow.losses).all() and slow.losses[-1] < clipped.losses[-1]
     assert slow.losses[-1] == pytest.approx(0.0395, abs=5e-5)
-    assert np.isfinite(xavier.losses).all() and xavier.losses[-1] == pytest.approx(0.1986, abs=5e-5)
+    # Xavier's weights make η = 0.1 stable, but it learns slowly: not far below guessing.
+    assert np.isfinite(xavier.losses).all()
+    assert clipped.losses[-1] < xavier.losses[-1] < 0.25
 
 
 def test_a_threshold_from_a_healthy_history_absorbs_one_corrupted_step(slow):
@@ -395,8 +485,16 @@ def test_the_clipping_solution_leaves_an_all_zero_gradient_alone():
     assert all((g == 0).all() for g in solutions.clip_by_global_norm(zeros, 1.0))
 
 
-def test_the_diverging_history_suggests_a_useless_threshold(diverging_and_clipped):
+def test_the_diverging_history_suggests_a_useless_threshold(
+    diverging_and_clipped, milestones, slow
+):
     plain, _ = diverging_and_clipped
-    assert np.isfinite(plain.norms).sum() == 25
+    # The norms are finite until the gradient turns non-finite, NaN from then on.
+    finite = plain.norms[np.isfinite(plain.norms)]
+    assert len(finite) == milestones.first_bad_gradient
+    assert np.isnan(plain.norms[milestones.first_bad_gradient :]).all()
     suggested = solutions.choose_threshold(list(plain.norms), 99)
-    assert suggested == pytest.approx(2.6e21, rel=0.03)
+    # The 99th percentile of a few dozen norms lies between the two largest, from the runaway:
+    assert sorted(finite)[-2] <= suggested <= finite.max() and suggested > 1e21
+    # so it would never fire on a healthy run, and on the runaway at most once.
+    assert slow.norms.max() < suggested and (finite > suggested).sum() <= 1
