@@ -448,7 +448,7 @@ class GradientMonitor:
             id(module): (i, _activation_kind(module), _owns_parameters(module))
             for i, module in enumerate(self._modules[name] for name in self.module_names)
         }
-        self._step_hook: Any = None
+        self._step_hook: weakref.finalize | None = None  # removes the hook when called
         # The weights before an optimizer step, to measure the update: allocated on the
         # first measurement, reused while attached.
         self._weights_before: list[torch.Tensor] | None = None
@@ -524,10 +524,12 @@ class GradientMonitor:
                 if summarise is not None:
                     summarise(module, args, output)
 
-            self._step_hook = nn.modules.module.register_module_forward_hook(hook)
-            weakref.finalize(self, self._step_hook.remove)
+            handle = nn.modules.module.register_module_forward_hook(hook)
+            # Calling the finalizer removes the hook, once; it also runs if the monitor is
+            # collected first. One finalizer per hook: none pile up over a long run.
+            self._step_hook = weakref.finalize(self, handle.remove)
         elif not watch and self._step_hook is not None:
-            self._step_hook.remove()
+            self._step_hook()
             self._step_hook = None
 
     def _on_call(self, module: nn.Module, args: tuple, kwargs: dict) -> None:

@@ -1,7 +1,9 @@
 """GradientMonitor records the truth, changes nothing it observes, and cleans up after itself."""
 
+import gc
 import math
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -408,11 +410,22 @@ def test_inputs_are_kept_only_for_a_few_calls_and_only_while_needed():
 
 
 def test_a_monitor_dropped_without_detach_takes_its_process_wide_hook_with_it():
-    import gc
-
     model = mlp(2, 8)
     monitor = GradientMonitor(model).attach()  # step 0 is recorded: the process-wide hook is on
     assert len(nn.modules.module._global_forward_hooks) == 1
     del monitor, model
     gc.collect()
+    assert len(nn.modules.module._global_forward_hooks) == 0
+
+
+def test_a_long_run_leaves_no_finalizers_behind():
+    def finalizers_of(monitor):
+        objects = gc.get_objects()
+        return sum(isinstance(f, weakref.finalize) and f.peek()[0] is monitor for f in objects)
+
+    model = mlp(2, 8)
+    with GradientMonitor(model, every=2) as monitor:
+        train(model, monitor, steps=40)  # 20 recorded steps: the hook goes on and off 20 times
+        assert finalizers_of(monitor) <= 1
+    assert finalizers_of(monitor) == 0
     assert len(nn.modules.module._global_forward_hooks) == 0
