@@ -1,6 +1,6 @@
 """How much does GradientMonitor slow training down? Ratios measured side by side, in one run.
 
-    python benchmarks/monitor_overhead.py            # about four minutes on 2 CPU cores
+    python benchmarks/monitor_overhead.py            # about three minutes on 2 CPU cores
     python benchmarks/monitor_overhead.py --quick    # a smoke run
 
 For each model, blocks of training steps run in turn: bare, then under each monitor setting,
@@ -12,13 +12,22 @@ over the bare block's time of the same round: the median over rounds, and in bra
 middle half of the rounds' ratios, which shows how noisy the machine was. On a shared
 machine, neighbours' work slows some blocks by 10-30% at random, so a ratio means little
 without its spread. One torch thread and flushed denormals, as in the notebooks.
+
+One more source of noise is the C library's allocator. By default glibc gives large freed
+blocks back to the system and maps them again at the next step, and the kernel's page faults
+then take 20-30% of a CNN's or an LSTM's step, at a speed that depends on what the other
+core is doing. So, as PyTorch's CPU tuning guide suggests (there with jemalloc or tcmalloc),
+the benchmark asks glibc to keep freed memory for reuse (``--system-allocator`` leaves the
+default). This makes bare training faster, so it makes the ratios stricter, not looser.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -40,6 +49,19 @@ TARGETS = {
     "grads every step, one pass": (1.20, 1.05, 1.05),
     "all + histograms every 10": (1.15, 1.05, 1.05),
 }
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to reuse freed memory instead of returning it to the system (no
+    mmap below 32 MiB, its largest threshold; no trimming). False where that is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(
+        libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1)
+    )
 
 
 def naive_statistics(model: nn.Module) -> list[dict[str, float]]:
@@ -147,16 +169,27 @@ def summary(ratios: list[float]) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30, help="blocks per contender (default 30)")
+    parser.add_argument("--rounds", type=int, default=40, help="blocks per contender (default 40)")
     parser.add_argument("--block", type=int, default=10, help="steps per block (default 10)")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 10 steps: a smoke run")
+    parser.add_argument(
+        "--system-allocator", action="store_true", help="leave glibc's allocator as it is"
+    )
     args = parser.parse_args()
     rounds, block = (2, 10) if args.quick else (args.rounds, args.block)
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
+    # The naive loop's std of a one-entry bias (the CNN's head) warns on every step.
+    warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom")
+    allocator = "the system's allocator"
+    if not args.system_allocator and keep_freed_memory():
+        allocator = "glibc keeping freed memory"
 
     columns = ["naive loop", *SETTINGS]
-    print(f"torch {torch.__version__}, 1 thread, {rounds} rounds of {block}-step blocks\n")
+    print(
+        f"torch {torch.__version__}, 1 thread, {allocator}, {rounds} rounds of {block}-step "
+        "blocks\n"
+    )
     header = f"{'model':<33}{'bare ms/step':>13}" + "".join(f"{c:>30}" for c in columns)
     print(header)
     print("-" * len(header))

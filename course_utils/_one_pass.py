@@ -115,15 +115,21 @@ def load() -> dict[torch.dtype, ctypes._CFuncPtr] | CompileError:
     return functions
 
 
-def summarise_into(flat: torch.Tensor, row: np.ndarray) -> bool:
-    """Write the five numbers of ``flat`` into ``row`` (float64, 5 contiguous numbers) and
-    return True, or return False if the loop cannot read it (not a contiguous float32 or
-    float64 tensor on the CPU). Raises :class:`CompileError` if the loop could not be built.
+def summarise_into(tensor: torch.Tensor, row: np.ndarray) -> bool:
+    """Write the five numbers of ``tensor`` into ``row`` (float64, 5 contiguous numbers) and
+    return True, or return False if the loop cannot read it (not a dense, contiguous float32
+    or float64 tensor on the CPU). Raises :class:`CompileError` if the loop could not be
+    built. Only the tensor's memory is read: its shape does not matter.
     """
-    if flat.device.type != "cpu" or flat.dtype not in _DTYPES or not flat.is_contiguous():
+    if (
+        tensor.device.type != "cpu"
+        or tensor.dtype not in _DTYPES
+        or tensor.layout != torch.strided
+        or not tensor.is_contiguous()
+    ):
         return False
     functions = load()
     if isinstance(functions, CompileError):
         raise functions
-    functions[flat.dtype](flat.data_ptr(), flat.numel(), row.ctypes.data)
+    functions[tensor.dtype](tensor.data_ptr(), tensor.numel(), row.ctypes.data)
     return True

@@ -7,12 +7,11 @@ every recorded step, inside a training loop. Nothing here is meant for learners 
 
 from __future__ import annotations
 
-import functools
+import math
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import _one_pass
 
@@ -44,9 +43,8 @@ _BINS = len(HISTOGRAM_EXPONENTS)
 # For float32 and float64: the integer view, where the exponent starts, and its bias.
 _EXPONENT_BITS = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.int64, 52, 1023)}
 
-# Gradients up to this size are summarised together, in one pass for all of them.
-SMALL_GRADIENT = 4096
-_PADDED_AT_MOST = 65536
+# Gradients up to this size are summarised together, in NumPy, a few operations for all.
+SMALL_GRADIENT = 16384
 
 
 def gradient_table(
@@ -59,50 +57,67 @@ def gradient_table(
     """Per tensor: norm, sum, max |g|, nonzero count and sum of |g|, in one transfer; with
     ``histograms``, also the entries per power of two (see ``HISTOGRAM_EXPONENTS``).
 
-    The results of every tensor's reductions stay on its device until one stack brings them
-    all to NumPy. Small gradients (biases, norm scales) are summarised together, a handful of
-    operations for all of them instead of a handful each: a small operation costs as much as
-    a reduction over 10,000 numbers. With ``one_pass``, large float32 and float64 gradients
-    on the CPU go through the compiled loop of :mod:`course_utils._one_pass` instead, which
-    reads each of them once for all five numbers (it raises RuntimeError without a C
-    compiler).
+    Inside a training loop, where the step before has pushed everything else out of the
+    CPU's caches, every small torch or NumPy operation costs tens of microseconds, as much as
+    reducing 100,000 numbers; so the work is organised to need few of them:
+
+    * large gradients: a few reductions each, whose results stay on the device until one
+      stack brings them all to NumPy;
+    * small gradients (biases, norm scales): copied one after another into one float64
+      array and summarised with a handful of NumPy segment reductions for all of them;
+    * with ``one_pass``, every float32 and float64 gradient on the CPU goes through the
+      compiled loop of :mod:`course_utils._one_pass` instead, one call per tensor that reads
+      it once for all five numbers (it raises ``CompileError`` without a C compiler).
     """
     table = np.zeros((len(grads), 5))
     counts = np.zeros((len(grads), _BINS), dtype=np.int64) if histograms else None
-    large = [i for i, g in enumerate(grads) if g.numel() > SMALL_GRADIENT]
-    small = [i for i, g in enumerate(grads) if 0 < g.numel() <= SMALL_GRADIENT]
-    eager = large
-    if one_pass and large:
-        eager = [i for i in large if not _one_pass.summarise_into(_flat(grads[i]), table[i])]
-        done = [i for i in large if i not in set(eager)]
-        if counts is not None and done:
-            counts[done] = _gather([_large_gradient_histogram(grads[i], scratch) for i in done])
-    if eager:
+    todo = [i for i, g in enumerate(grads) if g.numel() > 0]
+    if one_pass:
+        todo = [i for i in todo if not _one_pass.summarise_into(grads[i], table[i])]
+        if counts is not None:
+            done = sorted(set(range(len(grads))) - set(todo))
+            counts[done] = _histograms([grads[i] for i in done], scratch)
+    large = [i for i in todo if grads[i].numel() > SMALL_GRADIENT]
+    small = [i for i in todo if grads[i].numel() <= SMALL_GRADIENT]
+    if large:
         sums: list[torch.Tensor] = []
         nonzeros: list[torch.Tensor | int] = []
         histogram_rows: list[torch.Tensor] = []
-        for i in eager:
+        for i in large:
             magnitude = _large_gradient_sums(grads[i], scratch, sums)
             nonzeros.append(_count_nonzero(magnitude))
             if counts is not None:
                 histogram_rows.append(_exponent_counts(magnitude))  # spoils magnitude: last
-        table[np.ix_(eager, [0, 1, 2, 4])] = _gather(sums).reshape(len(eager), 4)
-        table[eager, 3] = _gather_counts(nonzeros)
+        table[np.ix_(large, [0, 1, 2, 4])] = _gather(sums).reshape(len(large), 4)
+        table[large, 3] = _gather_counts(nonzeros)
         if counts is not None:
-            counts[eager] = _gather(histogram_rows)
+            counts[large] = _gather(histogram_rows)
     if small:
-        flats = [_flat(grads[i]) for i in small]
-        table[small] = _small_gradient_rows(flats)
+        values, starts = _concatenated([_flat(grads[i]) for i in small])
+        table[small] = _segment_rows(values, starts)
         if counts is not None:
-            counts[small] = _small_exponent_counts(flats).cpu().numpy()
-    table[:, 0] = np.sqrt(table[:, 0])  # sum of squares -> norm
+            counts[small] = _segment_exponent_counts(values, starts)
+    np.sqrt(table[:, 0], out=table[:, 0])  # sum of squares -> norm
     # Squares that underflowed (tiny gradients) or overflowed (huge but finite ones, above
-    # 1.8e19 in float32): the norm again, in float64.
-    with np.errstate(invalid="ignore"):
-        wrong = (table[:, 0] < table[:, 2]) | (np.isinf(table[:, 0]) & np.isfinite(table[:, 2]))
-    for i in np.flatnonzero(wrong):
-        table[i, 0] = torch.linalg.vector_norm(_flat(grads[i]).double()).item()
+    # 1.8e19 in float32) leave a norm below the largest entry, or infinite: the norm again,
+    # in float64. (A loop over Python floats: cheaper here than a few more NumPy calls.)
+    norms, largest_entries = table[:, 0].tolist(), table[:, 2].tolist()
+    for i, (norm, largest) in enumerate(zip(norms, largest_entries, strict=True)):
+        if norm < largest or (norm == math.inf and math.isfinite(largest)):
+            table[i, 0] = torch.linalg.vector_norm(_flat(grads[i]).double()).item()
     return table, counts
+
+
+def _histograms(grads: list[torch.Tensor], scratch: dict[Any, torch.Tensor]) -> np.ndarray:
+    """Entries of |g| per power of two, one row per tensor (empty ones: all zeros)."""
+    rows = np.zeros((len(grads), _BINS), dtype=np.int64)
+    large = [i for i, g in enumerate(grads) if g.numel() > SMALL_GRADIENT]
+    small = [i for i, g in enumerate(grads) if 0 < g.numel() <= SMALL_GRADIENT]
+    if large:
+        rows[large] = _gather([_large_gradient_histogram(grads[i], scratch) for i in large])
+    if small:
+        rows[small] = _segment_exponent_counts(*_concatenated([_flat(grads[i]) for i in small]))
+    return rows
 
 
 def _large_gradient_sums(
@@ -173,57 +188,40 @@ def _exponent_counts(magnitude: torch.Tensor) -> torch.Tensor:
     return counts[start : start + _BINS]
 
 
-def _small_gradient_rows(flats: list[torch.Tensor]) -> np.ndarray:
-    """Rows of the table for small gradients, summarised in batches of similar sizes: a
-    handful of operations per batch, not per tensor. A batch grows, smallest tensors first,
-    while padding it to its largest tensor at most doubles the numbers to reduce, or keeps
-    them fewer than ``_PADDED_AT_MOST`` (too few to matter)."""
-    rows = np.empty((len(flats), 5))
-    batch: list[int] = []
-    total = 0
-    for i in sorted(range(len(flats)), key=lambda i: flats[i].numel()):
-        size = flats[i].numel()
-        padded = size * (len(batch) + 1)
-        if batch and padded > 2 * (total + size) and padded > _PADDED_AT_MOST:
-            rows[batch] = _padded_rows([flats[j] for j in batch])
-            batch, total = [], 0
-        batch.append(i)
-        total += size
-    rows[batch] = _padded_rows([flats[j] for j in batch])
-    return rows
-
-
-def _padded_rows(flats: list[torch.Tensor]) -> np.ndarray:
-    """The five numbers of each tensor, from one matrix padded with zeros (which change none
-    of them), reduced along its rows."""
-    dtype = functools.reduce(torch.promote_types, {f.dtype for f in flats})
-    if dtype not in _EXPONENT_BITS:
-        dtype = torch.float32
+def _concatenated(flats: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """The tensors one after another, in float64 on the CPU (one copy, and one transfer from
+    a GPU), and the index at which each one starts."""
     device = flats[0].device
-    values = nn.utils.rnn.pad_sequence([f.to(device, dtype) for f in flats], batch_first=True)
-    magnitude = values.abs()
+    if any(f.device != device for f in flats):  # a model spread over several devices
+        flats = [f.to(device) for f in flats]
+    values = torch.cat(flats).to(torch.float64).cpu().numpy()
+    starts = np.cumsum([0] + [f.numel() for f in flats[:-1]])
+    return values, starts
+
+
+def _segment_rows(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The five numbers of each segment ``values[starts[k]:starts[k + 1]]`` (none empty):
+    sum of squares, sum, max |g| (NaN if the segment holds one), nonzero count, sum of |g|."""
+    magnitude = np.abs(values)
     columns = (
-        torch.linalg.vecdot(values, values),
-        values.sum(1),
-        magnitude.amax(1),
-        torch.count_nonzero(magnitude, dim=1),  # NaN counts as nonzero
-        magnitude.sum(1),
+        np.add.reduceat(values * values, starts),
+        np.add.reduceat(values, starts),
+        np.maximum.reduceat(magnitude, starts),
+        np.add.reduceat(magnitude != 0, starts, dtype=np.int64),  # NaN counts as nonzero
+        np.add.reduceat(magnitude, starts),
     )
-    return torch.stack(columns, dim=1).cpu().numpy()
+    return np.stack(columns, axis=1)
 
 
-def _small_exponent_counts(flats: list[torch.Tensor]) -> torch.Tensor:
-    """Entries per power of two of each small tensor, with one bincount for all of them."""
-    device = flats[0].device
-    dtype = torch.float64 if any(f.dtype == torch.float64 for f in flats) else torch.float32
-    int_dtype, shift, bias = _EXPONENT_BITS[dtype]
-    magnitude = torch.cat([f.to(device, dtype) for f in flats]).abs()
-    bins = magnitude.view(int_dtype).bitwise_right_shift_(shift) - (bias + _HISTOGRAM_LOW)
-    lengths = torch.tensor([f.numel() for f in flats], device=device)
-    segment = torch.repeat_interleave(torch.arange(len(flats), device=device), lengths)
-    inside = (bins >= 0) & (bins < _BINS)
+def _segment_exponent_counts(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Entries per power of two of each segment of the float64 ``values``, read off the
+    exponent bits of |g| (every float32 or float16 converts to float64 exactly)."""
+    exponents = (np.abs(values).view(np.int64) >> 52) - 1023  # 2**e <= |g| < 2**(e + 1)
+    bins = exponents - _HISTOGRAM_LOW
+    segment = np.repeat(np.arange(len(starts)), np.diff(starts, append=len(values)))
+    inside = (bins >= 0) & (bins < _BINS)  # zeros, NaN, Inf and tiny or huge |g| left out
     index = segment[inside] * _BINS + bins[inside]
-    return torch.bincount(index, minlength=len(flats) * _BINS).reshape(len(flats), _BINS)
+    return np.bincount(index, minlength=len(starts) * _BINS).reshape(len(starts), _BINS)
 
 
 def _scratch(buffers: dict[Any, torch.Tensor], like: torch.Tensor) -> torch.Tensor:

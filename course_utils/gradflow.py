@@ -24,10 +24,11 @@ How it works, and why it is cheap:
   watches only the model's calls, its output and the loss: a few operations per step.
 * **Gradients** are read from ``p.grad`` after the backward pass (no backward hooks, which
   break on in-place operations, and no gradient hooks, which run slower inside autograd).
-  On a recorded step every statistic of every parameter comes from a few reductions per
-  tensor, run while the tensor is in the CPU cache, and reaches Python in one transfer,
-  instead of one ``.item()`` per statistic and parameter. With ``compile=True`` one C loop
-  reads each gradient once for all of them (``course_utils._one_pass``).
+  On a recorded step every statistic of a large gradient comes from a few reductions, and
+  they all reach Python in one transfer, instead of one ``.item()`` per statistic and
+  parameter; the small gradients (biases, norm scales) are copied into one array and
+  summarised together. With ``compile=True`` one C loop reads each gradient once for all
+  of its statistics (``course_utils._one_pass``).
 * **Activations** are summarised on recorded steps by a forward hook, at the moment each
   module runs: an in-place ReLU that later overwrites a Linear output cannot spoil them.
   Forward passes run under ``torch.no_grad()`` (evaluation) are ignored, and the passes of
@@ -160,7 +161,7 @@ class StepRecord:
     _grads: np.ndarray  # (parameters, 5): see _GRAD_FIELDS
     _has_grad: np.ndarray  # (parameters,) bool
     _acts: np.ndarray  # (modules, 6): see _ACT_FIELDS
-    _order: np.ndarray  # indices of the modules in the order they first ran
+    _order: tuple[int, ...]  # indices of the modules in the order they first ran
     _updates: np.ndarray  # (parameters,): update-to-data ratio, NaN where not measured
     _histograms: np.ndarray | None  # (parameters, bins) entries of |grad| per power of two
     _monitor: GradientMonitor
@@ -176,7 +177,7 @@ class StepRecord:
         """Parameter names from input to output: in the order their modules ran at this step
         (parameters of modules that did not run come last, in definition order)."""
         monitor = self._monitor
-        position = {int(module): rank for rank, module in enumerate(self._order)}
+        position = {module: rank for rank, module in enumerate(self._order)}
         last = len(position)
         ranked = sorted(
             range(len(monitor.parameter_names)),
@@ -201,9 +202,9 @@ class StepRecord:
         """Activation statistics of every module that ran, in the order they ran."""
         stats = {}
         for i in self._order:
-            row = self._monitor._act_stats(self._acts, int(i))
+            row = self._monitor._act_stats(self._acts, i)
             if row is not None:
-                stats[self._monitor.module_names[int(i)]] = row
+                stats[self._monitor.module_names[i]] = row
         return stats
 
     def update_ratios(self) -> dict[str, float]:
@@ -632,23 +633,25 @@ class GradientMonitor:
     def _clear_step(self) -> None:
         self._calls.clear()
         self._output_sum.zero_()
-        self._sums.zero_()
-        for counts in self._counts:
-            counts[:] = (0, 0, 0)
+        if self._order:  # modules were watched at this step (a recorded one)
+            self._sums.zero_()
+            for index in self._order:
+                self._counts[index][:] = (0, 0, 0)
         self._order.clear()
         self._forward_seen = False
         self._pending_updates = None
 
     def _record(self, loss: float | None) -> StepRecord:
-        has_grad = np.array([p.grad is not None for p in self._params])
-        present = np.flatnonzero(has_grad)
-        grads = [self._params[i].grad for i in present]
-        raw = np.full((len(self._params), len(_GRAD_FIELDS)), np.nan)
-        raw[present], counts = self._gradient_table(grads)
-        global_norm = float(np.sqrt(np.sum(raw[present, 0] ** 2)))
+        grads = [p.grad for p in self._params]
+        present = [i for i, grad in enumerate(grads) if grad is not None]
+        has_grad = np.array([grad is not None for grad in grads])
+        raw = np.full((len(grads), len(_GRAD_FIELDS)), np.nan)
+        table, counts = self._gradient_table([grads[i] for i in present])
+        raw[present] = table
+        global_norm = float(np.linalg.norm(table[:, 0]))  # the norm of all the norms
 
         acts = np.full((len(self.module_names), len(_ACT_FIELDS)), np.nan)
-        summarised = [i for i, (count, _, _) in enumerate(self._counts) if count > 0]
+        summarised = [i for i in self._order if self._counts[i][0] > 0]
         if summarised:
             acts[summarised, :3] = self._sums[summarised].double().cpu().numpy()
             acts[summarised, 3:] = [self._counts[i] for i in summarised]
@@ -661,7 +664,7 @@ class GradientMonitor:
         updates = np.full(len(self._params), np.nan)
         if self._pending_updates is not None:
             updates[:] = self._pending_updates
-        order = np.array(self._order, dtype=np.int64)
+        order = tuple(self._order)
         return StepRecord(
             self._step, loss, global_norm, raw, has_grad, acts, order, updates, histograms, self
         )
@@ -682,11 +685,14 @@ class GradientMonitor:
     def _something_nonfinite(self, loss: float | None, record: StepRecord | None) -> bool:
         if loss is not None and not math.isfinite(loss):
             return True
-        if record is not None and not math.isfinite(record.global_norm):
-            return True
         if not math.isfinite(self._output_sum.item()):
             return True
-        return not bool(torch.isfinite(self._sums[:, 0]).all())
+        if record is None:  # between recorded steps, the loss and the output are all we see
+            return False
+        if not math.isfinite(record.global_norm):
+            return True
+        sums, counted = record._acts[:, 0], record._acts[:, 3] > 0  # the modules summarised
+        return not np.isfinite(sums[counted]).all()
 
     def _locate_nonfinite(self, loss: float | None) -> None:
         self.nonfinite = self._find_nonfinite(self._step, loss)
@@ -818,7 +824,7 @@ class GradientMonitor:
         one the gradient reaches), named by module; None if there are none."""
         if not parameters:
             return None
-        order = self._order or (self.history[-1]._order.tolist() if self.history else [])
+        order = self._order or (list(self.history[-1]._order) if self.history else [])
         position = {module: rank for rank, module in enumerate(order)}
         nearest = max(parameters, key=lambda i: (position.get(self._param_module[i], -1), i))
         module = self._param_module[nearest]

@@ -1,6 +1,6 @@
 """The monitor's fast statistics equal the slow, obvious computation, for every size and type.
 
-Large gradients (more than 4096 entries) and small ones take different paths through
+Large gradients (more than SMALL_GRADIENT entries) and small ones take different paths through
 ``course_utils._statistics``; each test runs both.
 """
 
@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from course_utils import _one_pass
+from course_utils._statistics import SMALL_GRADIENT
 from course_utils.gradflow import GradientMonitor
 
-SIZES = [(3, 7), (64, 100)]  # 21 entries (the small path) and 6400 (the large path)
+SIZES = [(3, 7), (64, 300)]  # 21 entries (the small path) and 19,200 (the large path)
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
 
@@ -24,6 +25,11 @@ def awkward_gradient(shape, dtype, seed=0):
     grad[torch.rand(shape, generator=generator) < 0.2] = 0.0
     grad[torch.rand(shape, generator=generator) < 0.05] = -0.0
     return grad.to(dtype)
+
+
+def test_the_sizes_take_both_paths():
+    small, large = (rows * columns for rows, columns in SIZES)
+    assert small <= SMALL_GRADIENT < large
 
 
 def record_of(layer, grad, **options):
@@ -73,24 +79,25 @@ def test_histogram_edges_are_powers_of_two_in_log10():
 
 
 def test_a_large_gradient_with_nan_counts_its_zeros_and_reports_nan():
-    layer = nn.Linear(100, 64, bias=False)
-    grad = torch.ones(64, 100)
+    layer = nn.Linear(300, 64, bias=False)
+    grad = torch.ones(64, 300)
     grad[0, :10] = 0.0
     grad[1, 0] = float("nan")
     with pytest.warns(RuntimeWarning, match="backward"):
         stats = record_of(layer, grad).gradient("weight")
-    assert stats.zero_fraction == pytest.approx(10 / 6400, abs=1e-12)
+    assert stats.zero_fraction == pytest.approx(10 / 19200, abs=1e-12)
     assert np.isnan(stats.norm)
 
 
 @pytest.mark.filterwarnings("ignore:step 0")  # the NaN put in on purpose
+@pytest.mark.parametrize("shape", SIZES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 @pytest.mark.parametrize("special", [None, float("nan"), float("inf")])
-def test_the_one_pass_loop_gives_the_same_statistics(dtype, special):
-    layer = nn.Linear(100, 64, bias=False).to(dtype)
-    grad = awkward_gradient((64, 100), dtype, seed=2)
+def test_the_one_pass_loop_gives_the_same_statistics(shape, dtype, special):
+    layer = nn.Linear(shape[1], shape[0], bias=False).to(dtype)
+    grad = awkward_gradient(shape, dtype, seed=2)
     if special is not None:
-        grad[3, 3] = special
+        grad[1, 3] = special
     eager = record_of(layer, grad.clone(), histograms=True)
     compiled = record_of(layer, grad.clone(), histograms=True, compile=True)
     assert compiled._monitor.compile  # the loop compiled; it did not fall back
@@ -101,8 +108,8 @@ def test_the_one_pass_loop_gives_the_same_statistics(dtype, special):
 def test_without_a_c_compiler_the_monitor_warns_and_goes_on(monkeypatch):
     monkeypatch.setenv("CC", "no-such-compiler")
     _one_pass.load.cache_clear()
-    layer = nn.Linear(100, 64, bias=False)
-    grad = awkward_gradient((64, 100), torch.float32)
+    layer = nn.Linear(300, 64, bias=False)
+    grad = awkward_gradient((64, 300), torch.float32)
     try:
         with pytest.warns(RuntimeWarning, match="could not compile .* goes on without it"):
             record = record_of(layer, grad.clone(), compile=True)
@@ -114,10 +121,10 @@ def test_without_a_c_compiler_the_monitor_warns_and_goes_on(monkeypatch):
 
 @pytest.mark.parametrize("compile", [False, True])
 def test_huge_but_finite_gradients_have_a_finite_norm(compile):
-    layer = nn.Linear(100, 64, bias=False)
+    layer = nn.Linear(300, 64, bias=False)
     with GradientMonitor(layer, every=1, compile=compile) as monitor:
-        layer.weight.grad = torch.full((64, 100), 1e20)  # squares overflow float32
+        layer.weight.grad = torch.full((64, 300), 1e20)  # squares overflow float32
         monitor.step()
-    assert monitor.latest.gradient("weight").norm == pytest.approx(1e20 * 80)
-    assert monitor.latest.global_norm == pytest.approx(1e20 * 80)
+    assert monitor.latest.gradient("weight").norm == pytest.approx(1e20 * 19200**0.5)
+    assert monitor.latest.global_norm == pytest.approx(1e20 * 19200**0.5)
     assert monitor.nonfinite is None
