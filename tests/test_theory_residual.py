@@ -1,5 +1,7 @@
 """The claims notebook 06 teaches about the residual identity path, asserted."""
 
+import statistics
+
 import pytest
 import torch
 from torch import nn
@@ -99,15 +101,18 @@ def test_default_branches_grow_the_sum_and_saturate_while_small_starts_stay_heal
 
 
 def train(seed, steps=200, **options):
+    """The loss at the end, as the notebook measures it: the median of the last 20 steps."""
     torch.manual_seed(seed)
     net = residual_mlp(50, 64, **options)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
     for _ in range(steps):
         optimizer.zero_grad()
         loss = spiral_loss(net)
         loss.backward()
         optimizer.step()
-    return loss.item()
+        losses.append(loss.item())
+    return statistics.median(losses[-20:])
 
 
 def test_fifty_plain_blocks_do_not_train_and_pre_activation_residual_ones_do():
@@ -118,8 +123,8 @@ def test_fifty_plain_blocks_do_not_train_and_pre_activation_residual_ones_do():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_on_every_seed_post_activation_blocks_end_far_above_pre_activation_ones(seed):
-    """The notebook's "over five seeds": pre-activation ends between 0.011 and 0.066 there,
-    post-activation between 0.46 and 0.70."""
+    """The notebook's "over five seeds": pre-activation ends between 0.012 and 0.040 there,
+    post-activation between 0.47 and 0.70 (pinned numerics)."""
     pre = train(seed, skip=True)
     post = train(seed, skip=True, order="post")
     assert pre < 0.15 and post > 0.3
