@@ -24,7 +24,6 @@ default). This makes bare training faster, so it makes the ratios stricter, not 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import time
 import warnings
@@ -35,6 +34,7 @@ from torch import nn
 
 from course_utils.gradflow import GradientMonitor
 from course_utils.models import SequenceModel, SmallCNN, mlp
+from course_utils.repro import keep_freed_memory
 
 SETTINGS: dict[str, dict] = {
     "default (every 10)": {"every": 10},
@@ -49,19 +49,6 @@ TARGETS = {
     "grads every step, one pass": (1.20, 1.05, 1.05),
     "all + histograms every 10": (1.15, 1.05, 1.05),
 }
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to reuse freed memory instead of returning it to the system (no
-    mmap below 32 MiB, its largest threshold; no trimming). False where that is not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    return bool(
-        libc.mallopt(m_mmap_threshold, 32 * 2**20) and libc.mallopt(m_trim_threshold, 2**31 - 1)
-    )
 
 
 def naive_statistics(model: nn.Module) -> list[dict[str, float]]:

@@ -3,7 +3,9 @@
 import os
 import random
 import re
+import resource
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 import torch
 
 import course_utils
-from course_utils.repro import configure_torch, seed_everything
+from course_utils.repro import configure_torch, keep_freed_memory, seed_everything
 
 
 def draw_everything():
@@ -102,3 +104,29 @@ def test_torch_runs_the_pinned_kernels_in_the_tests():
     assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2"
     if torch.backends.cpu.get_cpu_capability() != "DEFAULT":  # a processor without AVX2
         assert torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_keep_freed_memory_lets_a_training_loop_run_without_page_faults():
+    """Without it this loop takes about 1,500 page faults a step (measured on the course's
+    machine): the C library returns the freed activations to the system every step."""
+    from torch import nn
+
+    from course_utils.models import SmallCNN
+
+    assert keep_freed_memory()
+    model, x = SmallCNN(hidden=32), torch.randn(64, 1, 16, 16)
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        nn.functional.mse_loss(model(x), torch.zeros(64, 1)).backward()
+
+    def minor_page_faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    for _ in range(20):  # the heap grows to what a step needs
+        step()
+    before = minor_page_faults()
+    for _ in range(20):
+        step()
+    assert (minor_page_faults() - before) / 20 < 100
