@@ -145,7 +145,7 @@ def test_error_if_nonfinite_also_raises_on_an_inf_gradient():
 
 @pytest.fixture(scope="module")
 def diverging_and_clipped():
-    return train(0.1, keep=range(50)), train(0.1, clip_norm(0.5), keep=(100, 200, 299))
+    return train(0.1, keep=range(50)), train(0.1, clip_norm(0.5), keep=(0, 100, 200, 299))
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,8 @@ def milestones(diverging_and_clipped):
     first_inf = int(np.argmax(np.isinf(plain.losses)))
     first_nan = int(np.argmax(np.isnan(plain.losses)))
     growth = plain.losses[1:first_inf] / plain.losses[: first_inf - 1]  # loss[s + 1] / loss[s]
-    settled = 1 + max(s for s in range(first_inf - 1) if abs(growth[s] - growth[-1]) > 0.01)
+    # The first step from which every factor is the last one before inf, to within 0.01.
+    settled = next(s for s in range(len(growth)) if np.allclose(growth[s:], growth[-1], atol=0.01))
     saturated_from = next(s for s in plain.weights if saturated(net_at(plain, s)))
     _, _, largest = plain.monitor.series("max_abs")
     first_bad_gradient = int(np.argmax(~np.isfinite(largest).all(axis=1)))
@@ -187,6 +188,8 @@ def test_without_clipping_the_loss_grows_geometrically_to_inf_then_nan(
     first_inf, first_nan = milestones.first_inf, milestones.first_nan
     assert 0 < first_inf < first_nan < len(weights)  # the weights of every step until NaN kept
     assert np.isfinite(losses[:first_inf]).all() and losses[1] > losses[0]
+    # It climbs, with one dip on the way (at step 6 under the pinned numerics).
+    assert np.sum(milestones.growth < 1) == 1
     assert np.isinf(losses[first_inf:first_nan]).all() and np.isnan(losses[first_nan:]).all()
     assert losses[0] == pytest.approx(4.05, abs=0.005)  # 16 times the 0.25 of answering 1/2
     assert monitor.nonfinite is not None and monitor.nonfinite.step == first_inf
@@ -226,9 +229,18 @@ def test_float32_overflows_in_the_sum_first_then_the_squares_then_the_gradient(
     largest, total = squares[first_inf].max().item(), squares[first_inf].double().sum().item()
     assert largest < float32_max < total
     assert total == pytest.approx(500 * largest, rel=1e-6)
-    # The squares overflow later, all at the same step.
+    # mse_loss forms the sum before it divides: the float32 mean of squares that all fit is inf,
+    # the float64 mean is finite.
+    assert squares[first_inf].mean().isinf() and squares[first_inf].double().mean() < float32_max
+    # Why the sum overflows first whatever the step: it is 144 times the step before's finite
+    # sum, so at most 144 times the maximum, and each square is 1/500 of it.
+    before = squares[first_inf - 1].double().sum().item()
+    assert total / before == pytest.approx(144, abs=0.01)
+    assert largest < 144 / 500 * float32_max
+    # The squares overflow later, all at the same step; the float64 sum of them is inf too.
     first_inf_square = min(s for s, errors in squares.items() if errors.isinf().any())
     assert first_inf < first_inf_square and squares[first_inf_square].isinf().all()
+    assert squares[first_inf_square].double().sum().isinf()
     # The gradient later still: the step after it turns non-finite, the loss is NaN.
     assert first_inf_square < first_bad_gradient == first_nan - 1
     _, _, entries = plain.monitor.series("max_abs")  # [step, parameter]; the last two: layer 5
@@ -238,10 +250,29 @@ def test_float32_overflows_in_the_sum_first_then_the_squares_then_the_gradient(
     assert np.isfinite(entries[first_bad_gradient, -2:]).all()
 
 
+def float32_tanh_one():
+    """The smallest float32 z with tanh(z) == 1, among every float32 from 8 to 10."""
+    z = 8 + torch.arange(2**21) / 2**20
+    assert z.dtype == torch.float32 and ((z[1:] - z[:-1]) == 2**-20).all()  # no float32 missed
+    one = z[torch.tanh(z) == 1].min().item()
+    assert ((torch.tanh(z) == 1) == (z >= one)).all()  # 1 from there on, below 1 before
+    assert (torch.tanh(-z) == -torch.tanh(z)).all()  # and -1 for z <= -one
+    return one
+
+
+def test_float32_tanh_rounds_to_exactly_one_above_about_9_though_tanh_is_below_1():
+    one = float32_tanh_one()
+    # 1 - tanh(z) ≈ 2 exp(-2z) drops below half the float32 spacing below 1, 2^-25, at 13 ln 2.
+    assert one == pytest.approx(13 * math.log(2), abs=1e-3)
+    assert math.tanh(one) < 1  # mathematically (here in float64) tanh' = 1 - tanh² is not 0
+    assert 1 - torch.tanh(torch.tensor(one)) ** 2 == 0  # in float32 it is
+
+
 def test_the_nan_gradient_is_an_overflowed_gradient_times_the_saturated_tanhs_zero(
     diverging_and_clipped, milestones
 ):
     plain, _ = diverging_and_clipped
+    one = float32_tanh_one()
     for step, overflowed in (
         (milestones.first_bad_gradient - 1, False),
         (milestones.first_bad_gradient, True),
@@ -251,7 +282,8 @@ def test_the_nan_gradient_is_an_overflowed_gradient_times_the_saturated_tanhs_ze
         hidden.retain_grad()
         loss = nn.functional.mse_loss(net[-1](hidden).squeeze(1), LABELS)
         loss.backward()
-        assert (1 - hidden**2 == 0).all()  # tanh' = 0 at every unit and input
+        assert (1 - hidden**2 == 0).all()  # in float32, tanh' = 0 at every unit and input,
+        assert net[:-2](INPUTS).abs().min() > one  # since every |z| is above the rounding point
         assert hidden.grad.isinf().all() if overflowed else hidden.grad.isfinite().all()
         first_layers = torch.cat([p.grad.reshape(-1) for p in list(net.parameters())[:-2]])
         assert first_layers.isnan().all() if overflowed else (first_layers == 0).all()
@@ -322,6 +354,8 @@ def test_at_the_saturation_step_the_network_is_a_parabola_of_curvature_2_times_6
     net = net_at(plain, start)
     output = net(INPUTS)
     assert (output == output[0]).all()  # one output for all inputs
+    # The loss is (o - 1/2)² + 1/4 in o: the labels are 250 zeros and 250 ones.
+    assert (LABELS == 0).sum() == (LABELS == 1).sum() == 250 and LABELS.mean() == 0.5
     curvature = top_curvature(net)
     assert curvature == pytest.approx(2 * (64 + 1), abs=0.01)
     assert (1 - 0.1 * curvature) ** 2 == pytest.approx(144, abs=0.01)
@@ -349,10 +383,18 @@ def test_the_clipped_run_sits_at_the_edge_of_stability(diverging_and_clipped):
     _, clipped = diverging_and_clipped
     effective = np.median(0.1 * np.minimum(1, 0.5 / clipped.norms))
     assert effective == pytest.approx(0.0155, abs=5e-5) and effective > 2 / 238.9
-    curvatures = [top_curvature(net_at(clipped, step)) for step in (100, 200, 299)]
-    assert [round(c) for c in curvatures] == [134, 127, 118]
-    assert [round(effective * c, 2) for c in curvatures] == [2.08, 1.97, 1.83]
+    steps = (0, 100, 200, 299)
+    curvatures = [top_curvature(net_at(clipped, step)) for step in steps]
+    assert [round(c) for c in curvatures] == [239, 134, 127, 118]
+    # Each step's own effective rate η·min(1, c/‖g‖) times the curvature at that step: far
+    # below 2 at the start, near 2 from step 100 on.
+    rates = [0.1 * min(1, 0.5 / clipped.norms[s]) for s in steps]
+    products = [r * c for r, c in zip(rates, curvatures, strict=True)]
+    assert [round(p, 2) for p in products] == [0.42, 2.08, 2.07, 1.94]
+    assert products[0] < 1 and all(abs(p - 2) < 0.1 for p in products[1:])
     assert np.mean(np.diff(clipped.losses) > 0) == pytest.approx(0.49, abs=0.005)  # sawtooth
+    signs = np.sign(np.diff(clipped.losses[200:]))  # the last 100 steps: up, down, up, ...
+    assert (signs[1:] == -signs[:-1]).all()
 
 
 def test_a_threshold_that_fires_on_every_step_is_tuned_like_a_learning_rate(
@@ -405,6 +447,17 @@ def test_a_smaller_learning_rate_or_xavier_weights_need_no_clipping(diverging_an
 def test_a_threshold_from_a_healthy_history_absorbs_one_corrupted_step(slow):
     threshold = float(np.percentile(slow.norms, 99))
     assert threshold == pytest.approx(3.549, abs=5e-4)
+    # The baseline: the same run clipped at the threshold, no accident. The healthy run is above
+    # the threshold on its first three steps (1%); clipped, it descends more slowly from the
+    # too-large start, so its gradient stays above the threshold longer: ten steps.
+    belt_only = train(0.008, clip_norm(threshold))
+    assert list(np.flatnonzero(slow.norms > threshold)) == [0, 1, 2]
+    assert list(np.flatnonzero(belt_only.norms > threshold)) == list(range(10))
+    assert np.mean(slow.norms > threshold) <= 0.01 < np.mean(belt_only.norms > threshold)
+    assert (belt_only.losses[1:10] > slow.losses[1:10]).all()
+    assert belt_only.losses[5] == pytest.approx(1.349, abs=5e-4)
+    assert belt_only.losses[-1] == pytest.approx(0.0399, abs=5e-5)
+    assert abs(belt_only.losses[-1] - slow.losses[-1]) < 0.003
     bumped = train(0.008, spike=150)
     belted = train(0.008, clip_norm(threshold), spike=150)
     assert bumped.norms[150] == pytest.approx(212, abs=0.5)
@@ -418,8 +471,11 @@ def test_a_threshold_from_a_healthy_history_absorbs_one_corrupted_step(slow):
     assert belted.losses[-1] == pytest.approx(0.0383, abs=5e-5)
     assert belted.losses[-1] < bumped.losses[-1]
     assert abs(belted.losses[-1] - slow.losses[-1]) < 0.003
+    assert abs(belted.losses[-1] - belt_only.losses[-1]) < 0.003
+    assert np.array_equal(belted.losses[:150], belt_only.losses[:150])  # the same until 150
     fired = np.flatnonzero(belted.norms > threshold)
-    assert list(fired) == [*range(10), 150]  # the first ten steps and the accident
+    # The first ten steps, as without the accident, and the accident.
+    assert list(fired) == [*np.flatnonzero(belt_only.norms > threshold), 150] == [*range(10), 150]
 
 
 def test_a_threshold_from_a_healthy_history_fires_mostly_at_a_high_rate(slow):
